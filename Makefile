@@ -1,0 +1,36 @@
+# One entry point per thing a person wants to do. `make demo` and `make test` set up the venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+DEMO_DATA ?= data/demo
+DEMO_CONFIG ?= dfu/configs/demo.yaml
+
+.PHONY: setup demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m jobs.demo --data $(DEMO_DATA) --config $(DEMO_CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check dfu cluster jobs tests
+
+bench: $(STAMP)
+	$(BIN)/python -m jobs.benchmark --out bench/benchmark.json
+
+clean:
+	rm -rf .cache results data/demo
