@@ -84,6 +84,9 @@ class ModelConfig:
     head_units: int = 32
     dropout: float = 0.3
     fusion_init_metadata: float = 0.70
+    # "log": weights applied to log-probabilities (product of experts; see dfu.models.LogPool);
+    # "linear": weights applied to probabilities (the clinic's original design).
+    fusion: str = "log"
 
 
 @dataclass
@@ -232,7 +235,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(arg, value, key)
             except ConfigError as err:
                 errors.append(str(err))
-        raise ConfigError(errors[-1] if len(errors) == 1 else f"{key}: {value!r} fits none of {hint}")
+        raise ConfigError(
+            errors[-1] if len(errors) == 1 else f"{key}: {value!r} fits none of {hint}"
+        )
     if origin is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
@@ -264,6 +269,7 @@ def validate(config: Config) -> None:
     _check(config.metadata.class_weight_max_ratio >= 1, "metadata.class_weight_max_ratio", ">= 1")
     _check(0 < config.model.fusion_init_metadata < 1, "model.fusion_init_metadata", "in (0, 1)")
     _check(0 <= config.model.dropout < 1, "model.dropout", "must be in [0, 1)")
+    _check(config.model.fusion in ("log", "linear"), "model.fusion", "must be 'log' or 'linear'")
     _check(t.batch_size >= 1, "training.batch_size", "must be >= 1")
     for stage in ("pretrain", "stage1", "stage2"):
         st = getattr(t, stage)
@@ -272,7 +278,9 @@ def validate(config: Config) -> None:
         _check(st.patience >= 1, f"training.{stage}.patience", "must be >= 1")
     _check(t.alpha_max_ratio >= 1, "training.alpha_max_ratio", "must be >= 1")
     if t.alpha is not None:
-        _check(len(t.alpha) == len(CLASSES), "training.alpha", "needs one value per class (I, P, R)")
+        _check(
+            len(t.alpha) == len(CLASSES), "training.alpha", "needs one value per class (I, P, R)"
+        )
         _check(min(t.alpha) > 0, "training.alpha", "values must be > 0")
     _check(s.workers_per_trial >= 1, "search.workers_per_trial", "must be >= 1")
     _check(s.gpus_per_worker >= 0, "search.gpus_per_worker", "must be >= 0")

@@ -1,6 +1,6 @@
 """Write the embedded demo dataset in the Zivot layout.
 
-    python -m jobs.make_demo_data --out data/demo [--patients 60] [--seed 0]
+python -m jobs.make_demo_data --out data/demo [--patients 60] [--seed 0]
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ def metadata_table(clinic: pd.DataFrame, rng: np.random.Generator) -> pd.DataFra
     grade = rng.choice(["+", "", "-"], size=n, p=[0.3, 0.4, 0.3])
     leaks = pd.DataFrame(
         {
-            "Healing Phase": [f"{a}{b}" for a, b in zip(label, grade)],
+            "Healing Phase": [f"{a}{b}" for a, b in zip(label, grade, strict=False)],
             schema.LABEL_COLUMN: label,
             "Phase Confidence (%)": rng.integers(55, 100, size=n),
         }
@@ -162,7 +162,9 @@ def _visit_columns(clinic: pd.DataFrame, rng: np.random.Generator) -> pd.DataFra
         "Odor": rng.choice(["NoOdor", "Unpleasant"], size=n, p=[0.8, 0.2]),
         "Erythema at Peri-ulcer": erythema,
         **peri,
-        "No Peri-ulcer Conditions (False:0, True:1)": (erythema + sum(peri.values()) == 0).astype(int),
+        "No Peri-ulcer Conditions (False:0, True:1)": (erythema + sum(peri.values()) == 0).astype(
+            int
+        ),
         "Wound Score": exudate + erythema + tunneling + sum(peri.values()),
         **foot,
         "No Foot Abnormalities": (sum(foot.values()) == 0).astype(int),
@@ -171,7 +173,9 @@ def _visit_columns(clinic: pd.DataFrame, rng: np.random.Generator) -> pd.DataFra
         "No Offloading": (sum(offload.values()) == 0).astype(int),
         "Offloading Score": sum(offload.values()),
         "Dressing": dressing,
-        "Dressing Grouped": np.where(np.isin(dressing, ["Silver", "Honey"]), "Antimicrobial", "Standard"),
+        "Dressing Grouped": np.where(
+            np.isin(dressing, ["Silver", "Honey"]), "Antimicrobial", "Standard"
+        ),
     }
     return pd.DataFrame(cols)
 

@@ -48,12 +48,18 @@ def make_demo(
     meta = meta[keep]
     planted["no_metadata_image_sets"] = sum(
         (f.patient, f.appt) == (orphan["patient"], orphan["appt"])
-        and int(orphan["dfu"]) in f.ulcers and not f.depth_map_missing
+        and int(orphan["dfu"]) in f.ulcers
+        and not f.depth_map_missing
         for f in frames
     )
     planted["depth_map_missing_image_sets"] = planted.pop("depth_map_missing")
 
-    for sub in (names.depth_rgb_dir, names.depth_map_dir, names.thermal_rgb_dir, names.thermal_map_dir):
+    for sub in (
+        names.depth_rgb_dir,
+        names.depth_map_dir,
+        names.thermal_rgb_dir,
+        names.thermal_map_dir,
+    ):
         (out / sub).mkdir(parents=True, exist_ok=True)
     meta.to_csv(out / names.metadata_csv, index=False)
     _write_bbox_csvs(out, names, frames)
@@ -80,7 +86,7 @@ def _write_bbox_csvs(out: Path, names: DataConfig, frames: list[layout.Frame]) -
         for camera, boxes in (("D", f.depth_boxes), ("T", f.thermal_boxes)):
             if camera == "T" and f.thermal_missing:
                 continue
-            for number, (dfu, box) in enumerate(zip(f.ulcers, boxes), start=1):
+            for number, (dfu, box) in enumerate(zip(f.ulcers, boxes, strict=False), start=1):
                 # The clinic's depth file has zero-padded text patient ids, the thermal file ints.
                 patient = f"{f.patient:03d}" if camera == "D" else f.patient
                 rows[camera].append([f.name(camera), patient, f.appt, dfu, f.debridement,
@@ -104,7 +110,9 @@ def _render_all(out, names, clinic, frames, seed, frame_scale, workers, progress
     with ProcessPoolExecutor(workers) as pool:
         for done, _ in enumerate(pool.map(_render_frame, jobs, chunksize=16), start=1):
             if progress and (done % 500 == 0 or done == len(jobs)):
-                print(f"demo: {done}/{len(jobs)} frames, {time.time() - start:.1f} s", file=sys.stderr)
+                print(
+                    f"demo: {done}/{len(jobs)} frames, {time.time() - start:.1f} s", file=sys.stderr
+                )
 
 
 def _skin_tones(n_patients: int, seed: int) -> dict[int, tuple[float, float, float]]:
@@ -120,7 +128,9 @@ def _render_frame(job) -> None:
     (dw, dh), (tw, th) = layout.frame_sizes(scale)
     lighting = rng.uniform(0.85, 1.15)
     tilt = {"L": -0.08, "M": 0.0, "R": 0.08}[frame.angle] + rng.normal(0, 0.03)
-    depth_ulcers = [render.Ulcer(b, *lat) for b, lat in zip(frame.depth_boxes, latents)]
+    depth_ulcers = [
+        render.Ulcer(b, *lat) for b, lat in zip(frame.depth_boxes, latents, strict=False)
+    ]
     _save(render.render_rgb((dh, dw), depth_ulcers, skin, lighting, rng),
           out / names.depth_rgb_dir / frame.name("D"))  # fmt: skip
     if not frame.depth_map_missing:
@@ -128,7 +138,9 @@ def _render_frame(job) -> None:
               out / names.depth_map_dir / frame.name("D"))  # fmt: skip
     if frame.thermal_missing:
         return
-    thermal_ulcers = [render.Ulcer(b, *lat) for b, lat in zip(frame.thermal_boxes, latents)]
+    thermal_ulcers = [
+        render.Ulcer(b, *lat) for b, lat in zip(frame.thermal_boxes, latents, strict=False)
+    ]
     _save(render.render_rgb((th, tw), thermal_ulcers, skin, lighting, rng),
           out / names.thermal_rgb_dir / frame.name("T"))  # fmt: skip
     base = 0.3 + rng.uniform(0.0, 0.12)

@@ -51,7 +51,9 @@ def write_oracle(out: Path, signals: pd.DataFrame, prior: np.ndarray, planted: d
     summary = {
         "prior": prior.tolist(),
         "n_assessments": int(len(signals)),
-        "combos": {combo_name(c): kappas(y, combo_posterior(signals, c, prior)) for c in all_subsets()},
+        "combos": {
+            combo_name(c): kappas(y, combo_posterior(signals, c, prior)) for c in all_subsets()
+        },
         "planted": planted,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -90,7 +90,8 @@ def render_thermal_map(shape, ulcers, base, rng) -> np.ndarray:
     for u in ulcers:
         win = _window(shape, u.box)
         amplitude = np.clip(0.3 + 0.1 * (u.heat + rng.normal(0, RENDER_NOISE)), 0.02, 0.6)
-        spot = amplitude * np.exp(-_radius2(win, u.box) / 1.5)
+        # Heat spreads into the peri-ulcer skin: a wide spot, visible in the map's wide crop.
+        spot = amplitude * np.exp(-_radius2(win, u.box) / 4.0)
         temp[win] += spot + rng.uniform(-0.01, 0.01, size=spot.shape)
     return _false_colour(temp)
 

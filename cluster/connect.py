@@ -1,0 +1,91 @@
+"""Joining Ray: a local cluster sized to this machine, or the cluster a job was submitted to.
+
+Every Ray process of the search gets ``runtime_env`` env vars: legacy tf-keras (must be set
+before TensorFlow is first imported, which Ray's own setting inside the worker is not) and a
+finite Train worker-group start timeout, so an unplaceable worker group fails instead of
+waiting forever.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ray
+
+START_TIMEOUT_VAR = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+# 120 s covers a worker importing TensorFlow on a busy node; raise it on an autoscaling
+# cluster, where a worker group may wait for a GPU node to boot.
+ENV_VARS = {
+    "TF_USE_LEGACY_KERAS": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    START_TIMEOUT_VAR: os.environ.get(START_TIMEOUT_VAR, "120"),
+}
+# working_dir uploads are capped at 100 MiB; .gitignore'd paths are skipped too.
+EXCLUDES = [".git", "data", "results", ".venv", ".cache", "bench", "*.egg-info"]
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_QUIET_LOGGERS = ("ray.data", "ray.tune", "ray.train")
+
+
+@dataclass(frozen=True)
+class Connection:
+    how: str  # "local", "cluster" (RAY_ADDRESS) or "existing" (ray.init done by the caller)
+    seconds: float
+    started_here: bool
+    dashboard: str | None = None
+
+    def close(self) -> None:
+        """Shut Ray down if this process started it."""
+        if self.started_here:
+            ray.shutdown()
+
+
+def connect(verbose: bool = False) -> Connection:
+    """Reuse a caller's Ray, join ``RAY_ADDRESS`` (``ray job submit`` sets it), else start one."""
+    start = time.time()
+    quiet(not verbose)
+    if ray.is_initialized():
+        return Connection("existing", 0.0, started_here=False)
+    if os.environ.get("RAY_ADDRESS"):
+        # Inside a job: the job's runtime_env (its --working-dir) is merged with this one,
+        # so only env vars here; the cluster's size is its own (no num_cpus).
+        context = ray.init(runtime_env={"env_vars": ENV_VARS}, log_to_driver=verbose)
+        return Connection("cluster", time.time() - start, True, _url(context))
+    context = ray.init(address="local", runtime_env=local_runtime_env(), log_to_driver=verbose,
+                       **dashboard_args())  # fmt: skip
+    return Connection("local", time.time() - start, True, _url(context))
+
+
+def local_runtime_env() -> dict:
+    env: dict = {"env_vars": dict(ENV_VARS)}
+    if (REPO_ROOT / "pyproject.toml").is_file():  # a source checkout: ship exactly this code
+        env.update(working_dir=str(REPO_ROOT), excludes=EXCLUDES)
+    return env
+
+
+def dashboard_args() -> dict:
+    """The dashboard on 127.0.0.1 where ray[default] is installed.
+
+    It also runs the State API that frees a stopped trial's Train placement group.
+    """
+    if importlib.util.find_spec("aiohttp") is None:  # ray[default]'s dashboard dependency
+        return {"include_dashboard": False}
+    return {"include_dashboard": True, "dashboard_host": "127.0.0.1"}
+
+
+def quiet(on: bool = True) -> None:
+    """Compact driver output: no Ray Data progress bars, Ray library logs at WARNING."""
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = not on
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if on else logging.INFO)
+
+
+def _url(context) -> str | None:
+    url = getattr(context, "dashboard_url", None)
+    return f"http://{url}" if url and not url.startswith("http") else url

@@ -1,0 +1,130 @@
+"""A search's results as tables: one row per fold x combination, then per combination over folds.
+
+Pure pandas over the ``trial.json`` files that every trial writes (``dfu.trial_output``), so
+the Ray engine, the single-process runner and the report read one format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from dfu.config import CLASSES
+from dfu.run_layout import RunLayout
+
+# Assessment-level metrics (the unit the clinic decides on), then image-set-level ones.
+METRICS = ["kappa", "qwk", "accuracy", "f1_macro", "f1_weighted", *(f"f1_{c}" for c in CLASSES)]
+SET_METRICS = ["set_kappa", "set_qwk"]
+# Worst first: a collapsed model predicts one class, whatever else is true of it.
+VERDICT_SEVERITY = ("collapsed", "no-learning", "overfit", "ok")
+NO_STAGES = "-"  # metadata only: no Keras stage was trained, so there is nothing to judge
+
+
+def trial_row(summary: dict) -> dict:
+    """One results.csv row from a trial.json dict."""
+    assessment, image_set = summary["test"]["assessment"], summary["test"]["image_set"]
+    sizing = summary["sizing"]
+    return {
+        "fold": summary["fold"],
+        "combo": summary["combo"],
+        **{m: assessment[m] for m in METRICS},
+        "set_kappa": image_set["kappa"],
+        "set_qwk": image_set["qwk"],
+        "verdict": worst_verdict(summary),
+        "seconds": summary["seconds"],
+        "batch_size": sizing["batch_size"],
+        "steps_per_epoch": sizing["steps"]["train"],
+    }
+
+
+def worst_verdict(summary: dict) -> str:
+    """Most severe verdict over the stages that shaped the final model.
+
+    A stage 2 that was reverted (``kept`` false) did not, so its verdicts are left out.
+    """
+    stages = [*summary.get("pretrain", {}).values(), *summary.get("stages", [])]
+    verdicts = [v for s in stages if s.get("kept", True) for v in s["verdicts"]]
+    if not verdicts:
+        return NO_STAGES
+    return min(verdicts, key=_severity)
+
+
+def _severity(verdict: str) -> int:
+    # An unknown verdict sorts as the most severe: better shown than hidden.
+    return VERDICT_SEVERITY.index(verdict) if verdict in VERDICT_SEVERITY else -1
+
+
+def read_trials(layout: RunLayout, folds: Iterable[int] | None = None,
+                combos: Iterable[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """results.csv rows of the finished trials under a run, optionally only some folds/combos."""
+    folds = None if folds is None else set(folds)
+    combos = None if combos is None else set(combos)
+    rows = []
+    for folder in layout.trial_dirs():
+        summary = read_json(folder / "trial.json")
+        if summary is None:  # cut short by an interruption: not a finished trial
+            continue
+        if (folds is None or summary["fold"] in folds) and (
+            combos is None or summary["combo"] in combos
+        ):
+            rows.append(trial_row(summary))
+    columns = ["fold", "combo", *METRICS, *SET_METRICS, "verdict", "seconds", "batch_size",
+               "steps_per_epoch"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).sort_values(["combo", "fold"], ignore_index=True)
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Per combination: folds, mean and sd over folds of every metric, worst verdict, ranked by kappa."""
+    numeric = [*METRICS, *SET_METRICS, "seconds"]
+    groups = results.groupby("combo")
+    stats = groups[numeric].agg(["mean", "std"])
+    stats.columns = [
+        f"{metric}_{'sd' if stat == 'std' else stat}" for metric, stat in stats.columns
+    ]
+    stats.insert(0, "folds", groups.size())
+    stats["verdict"] = groups["verdict"].agg(lambda v: min(v, key=_severity_or_none))
+    return stats.sort_values("kappa_mean", ascending=False).reset_index()
+
+
+def _severity_or_none(verdict: str) -> int:
+    return len(VERDICT_SEVERITY) if verdict == NO_STAGES else _severity(verdict)
+
+
+def write_results(layout: RunLayout, folds=None, combos=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """results.csv and summary.csv of a run; returns both tables."""
+    results = read_trials(layout, folds, combos)
+    summary = summarise(results)
+    results.to_csv(layout.results, index=False)
+    summary.to_csv(layout.summary, index=False)
+    return results, summary
+
+
+def ranked_table(summary: pd.DataFrame) -> str:
+    """The summary as a short text table, best combination first."""
+    view = pd.DataFrame({
+        "combo": summary["combo"],
+        "folds": summary["folds"],
+        "kappa": [_mean_sd(m, s) for m, s in zip(summary["kappa_mean"], summary["kappa_sd"], strict=True)],
+        "qwk": summary["qwk_mean"].round(3),
+        "f1_macro": summary["f1_macro_mean"].round(3),
+        "set_kappa": summary["set_kappa_mean"].round(3),
+        "verdict": summary["verdict"],
+        "seconds": summary["seconds_mean"].round(0).astype(int),
+    })  # fmt: skip
+    view.index = range(1, len(view) + 1)
+    return view.to_string()
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.3f}" if pd.isna(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def read_json(path: str | Path) -> dict | None:
+    """A JSON file's content, or None when it is missing or cut short (an interrupted write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
