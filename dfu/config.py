@@ -87,6 +87,9 @@ class ModelConfig:
     # "log": weights applied to log-probabilities (product of experts; see dfu.models.LogPool);
     # "linear": weights applied to probabilities (the clinic's original design).
     fusion: str = "log"
+    # Stage 1 freezes each branch's backbone; also its hidden layer when True (then only the
+    # fresh heads and the fusion weights train, a read-out of the pre-trained features).
+    freeze_hidden: bool = False
 
 
 @dataclass
@@ -244,6 +247,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-5" (no dot) as text; people write it anyway
+            return float(value)
+        except ValueError:
+            pass
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is bool and isinstance(value, bool):

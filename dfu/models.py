@@ -158,6 +158,8 @@ def combo_model(
         inputs.insert(0, meta)
     if len(probs) == 1 and meta is None:
         out = keras.layers.Activation("linear", name="fusion")(probs[0])
+    elif cfg.fusion == "linear" and meta is None:
+        out = BranchWeights(name="fusion")(probs)
     elif cfg.fusion == "linear":
         pooled = probs[0] if len(probs) == 1 else BranchWeights(name="image_weights")(probs)
         out = MetadataFusion(cfg.fusion_init_metadata, name="fusion")([meta, pooled])
@@ -194,10 +196,13 @@ def transfer_branch(source: keras.Model, target: keras.Model, modality: str) -> 
     return copied
 
 
-def set_branches_trainable(model: keras.Model, modalities, trainable: bool) -> None:
-    """Freeze or unfreeze the backbones (feature extractors) of the given branches."""
+def set_branches_trainable(model: keras.Model, modalities, trainable: bool, hidden: bool = False) -> None:
+    """Freeze or unfreeze the backbones (feature extractors) of the given branches, and their
+    hidden layers too when ``hidden``."""
     for m in modalities:
         model.get_layer(f"{m}_backbone").trainable = trainable
+        if hidden:
+            model.get_layer(f"{m}_hidden").trainable = trainable
 
 
 def trainable_parameters(model: keras.Model) -> int:

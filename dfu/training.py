@@ -104,7 +104,7 @@ def build_fusion(combo: Combo, cfg: Config, pretrained: dict, strategy) -> keras
         for m in image_modalities(combo):
             copied = transfer_branch(pretrained[m], model, m)
             log.info("transferred %s: %s", m, ", ".join(copied))
-        set_branches_trainable(model, image_modalities(combo), False)
+        set_branches_trainable(model, image_modalities(combo), False, cfg.model.freeze_hidden)
     return model
 
 
@@ -113,7 +113,7 @@ def fine_tune(model, source, combo, alpha, stage1: StageRecord, cfg: Config, str
     """Step 5: unfreeze and fine-tune; revert to stage 1 unless inner-val kappa improves."""
     before = model.get_weights()
     with strategy.scope():
-        set_branches_trainable(model, image_modalities(combo), True)
+        set_branches_trainable(model, image_modalities(combo), True, hidden=True)
     record = run_stage(model, source, combo, cfg.training.stage2, alpha, "stage2", cfg, strategy,
                        log_dir, callbacks)  # fmt: skip
     if record.val_kappa <= stage1.val_kappa:

@@ -70,6 +70,7 @@ def train_and_score(context: FoldContext, combo: Combo, cfg: Config, out=None,
     started = started or time.time()
     test = context.arrays["test"]
     records: dict = {}
+    model = None
     if image_modalities(combo):
         from dfu.training import (  # TensorFlow only when an image model is trained
             predict,
@@ -80,14 +81,14 @@ def train_and_score(context: FoldContext, combo: Combo, cfg: Config, out=None,
         log_dir = Path(out) / "tensorboard" if out else None
         result = run_trial(source, combo, cfg, pretrained=pretrained, log_dir=log_dir)
         proba = predict(result.model, source, combo, "test")
-        records = result.records()
+        records, model = result.records(), result.model
     else:
         proba = test.inputs["metadata"]
     predictions = predictions_frame(context.fold, combo, test.ids, test.labels, proba)
     summary = trial_summary(context.fold, combo, predictions, records, context.sizing,
                             cfg.to_dict(), started)  # fmt: skip
     if out is not None:
-        write_trial(out, summary, predictions)
+        write_trial(out, summary, predictions, model)
     return TrialOutput(summary, predictions)
 
 

@@ -18,6 +18,7 @@ from dfu.metrics import PROBA_COLUMNS, score_predictions
 
 TRIAL_FILE = "trial.json"
 PREDICTIONS_FILE = "predictions.parquet"
+MODEL_WEIGHTS_FILE = "model.weights.h5"  # the trained fusion model (rebuilt from config + combo)
 
 
 def predictions_frame(fold: int, combo: Combo, ids: pd.DataFrame, labels: np.ndarray,
@@ -48,9 +49,12 @@ def trial_summary(fold: int, combo: Combo, predictions: pd.DataFrame, records: d
     }
 
 
-def write_trial(out: str | Path, summary: dict, predictions: pd.DataFrame) -> Path:
+def write_trial(out: str | Path, summary: dict, predictions: pd.DataFrame, model=None) -> Path:
+    """trial.json, predictions.parquet and, for image combinations, the model's weights."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if model is not None:
+        model.save_weights(str(out / MODEL_WEIGHTS_FILE))
     predictions.to_parquet(out / PREDICTIONS_FILE, index=False)
     (out / TRIAL_FILE).write_text(json.dumps(summary, indent=2, default=_jsonable))
     return out

@@ -12,15 +12,15 @@ import json
 import time
 
 from dfu.data.cache import build_cache
-from jobs.validate_data import data_arguments, data_config, run
+from jobs.cli import config_from, dataset_parser, guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = data_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    args = dataset_parser(__doc__.splitlines()[0]).parse_args(argv)
 
     def build() -> int:
         start = time.time()
-        path = build_cache(data_config(args), progress=True)
+        path = build_cache(config_from(args, args.dir).data, progress=True)
         size = sum(f.stat().st_size for f in path.iterdir()) / 1e6
         summary = json.loads((path / "summary.json").read_text())
         skipped = sum(r["count"] for r in summary["skips"].values())
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{summary['image_sets']} image sets, {skipped} items skipped (see summary.json)")
         return 0
 
-    return run(build)
+    return guarded(build)
 
 
 if __name__ == "__main__":

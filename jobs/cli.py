@@ -7,7 +7,13 @@ import logging
 import sys
 from collections.abc import Callable
 
+import yaml
+
 from dfu.config import Config, ConfigError, load_config
+from dfu.data.errors import DataError
+
+# Problems a user fixes in their data or config: reported in one line, no traceback.
+USER_ERRORS = (DataError, ConfigError, OSError, yaml.YAMLError)
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -17,21 +23,33 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace, data: str | None = None) -> Config:
-    extra = [f"data.root={data}"] if data else []
-    return load_config(args.config, [*args.overrides, *extra])
+    cfg = load_config(args.config, args.overrides)
+    if data:
+        cfg.data.root = str(data)  # set directly: a path is not YAML to parse
+    return cfg
+
+
+def dataset_parser(description: str) -> argparse.ArgumentParser:
+    """``DIR [--config FILE] [key=value ...]``: the arguments of jobs that read one dataset."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("dir", help="dataset folder (Zivot layout)")
+    add_config_args(parser)
+    return parser
+
+
+def guarded(main: Callable[[], int]) -> int:
+    """Run ``main``; user errors become one line ``error: ...`` on stderr and exit code 2."""
+    try:
+        return main()
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def run(main: Callable[[], int]) -> None:
-    """Run an entrypoint: user errors exit 2 with one line naming what is wrong, no traceback."""
-    from dfu.data.errors import DataError
-
+    """Entrypoint wrapper: logging to stderr, user errors exit 2 with no traceback."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        code = main()
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        code = 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    raise SystemExit(code)
+    raise SystemExit(guarded(main))

@@ -1,0 +1,118 @@
+"""The report of a run: ``report.html`` (one self-contained file) and ``summary.json``.
+
+``write_report(run_dir)`` reads the trial files of a run (``dfu.report_data``), adds the
+ensemble (``dfu.ensemble``), rewrites results.csv / summary.csv with it, computes
+patient-bootstrap intervals and paired comparisons (``dfu.report_stats``), and writes
+the page (``dfu.report_sections``, figures from ``dfu.report_plots``) and every number
+on it as JSON. ``python -m jobs.report RUN_DIR`` calls it; so does the search at its end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from dfu import report_sections as sections
+from dfu.bootstrap import finite_or_none
+from dfu.report_data import RunData, load_run
+from dfu.report_html import esc, page, plain_name, section
+from dfu.report_stats import REFERENCE, Analysis, analyse
+
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
+RESAMPLES = 2000
+SEED = 0
+
+
+def write_report(run_dir: str | Path, n_boot: int = RESAMPLES, seed: int = SEED) -> Path:
+    """Write report.html and summary.json into ``run_dir``; returns the report's path.
+
+    Raises ValueError when the directory is not a run or holds no finished trial.
+    """
+    data = load_run(run_dir)
+    data.results.to_csv(data.layout.results, index=False)
+    data.summary.to_csv(data.layout.summary, index=False)
+    analysis = analyse(data, n_boot, seed)
+    health_html, flagged, stages = sections.health(data, analysis)
+    text, lead = sections.headline(analysis, flagged, stages)
+    root = data.layout.root
+    (root / REPORT_FILE).write_text(_html(data, analysis, lead, health_html, flagged))
+    summary = summary_json(data, analysis, text, flagged, stages)
+    (root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    return root / REPORT_FILE
+
+
+def _html(data: RunData, analysis: Analysis, lead: str, health_html: str, flagged: int) -> str:
+    warn = " warn" if flagged or _not_better(analysis) else ""
+    parts = [
+        f"<section id='summary'><h2>What this says</h2><div class='takeaway{warn}'>{lead}</div>"
+        "</section>",
+        section("ranking", "Ranking of the combinations", sections.ranking(analysis),
+                sections.ranking_notes(analysis), sections.kappa_figure(analysis)),
+        section("comparisons", "Is a difference real? Paired comparisons",
+                sections.comparisons(analysis)),
+        section("confusion", "Where the models go wrong: confusion matrices",
+                sections.confusions(analysis)),
+        section("image-sets", "Per image set", sections.image_set_table(analysis)),
+        section("health", "Training health", health_html),
+        section("curves", "Learning curves", sections.curves(data, analysis)),
+        section("data", "Data and folds", sections.data_section(data)),
+        section("further", "Looking further: TensorBoard and files", sections.look_further(data)),
+        section("config", "Configuration", sections.configuration(data)),
+    ]  # fmt: skip
+    nav = [("summary", "Summary"), ("ranking", "Ranking"), ("comparisons", "Comparisons"),
+           ("confusion", "Confusion"), ("image-sets", "Image sets"), ("health", "Health"),
+           ("curves", "Curves"), ("data", "Data"), ("further", "TensorBoard"),
+           ("config", "Config")]  # fmt: skip
+    meta = (
+        f"Run <code>{esc(data.layout.root)}</code> · {len(data.folds)} patient-grouped folds · "
+        f"{len(analysis.combos)} combinations · generated {time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    return page("Healing-phase prediction: cross-validation report", meta, nav, *parts)
+
+
+def _not_better(analysis: Analysis) -> bool:
+    d = analysis.best.vs_reference
+    return d is not None and analysis.best.name != REFERENCE and d.low <= 0
+
+
+def summary_json(data: RunData, analysis: Analysis, text: str, flagged: int, stages: int) -> dict:
+    """Every number of the report, machine-readable."""
+    return {
+        "run": str(data.layout.root),
+        "headline": text,
+        "best": analysis.best.name,
+        "reference": REFERENCE if analysis.reference is not None else None,
+        "bootstrap": {"unit": "patient", "resamples": analysis.n_boot, "seed": analysis.seed,
+                      "level": 0.95, "over": "pooled out-of-fold test predictions"},
+        "folds": data.folds,
+        "ensemble_members": data.ensemble_members,
+        "combinations": [_combination_json(c) for c in analysis.combos],
+        "health": {"stages": stages, "flagged": flagged},
+        # Counts only: the full skip list of a real dataset can run to thousands of rows.
+        "data": {k: v for k, v in (data.data_summary or {}).items() if k != "skip_list"},
+    }  # fmt: skip
+
+
+def _combination_json(c) -> dict:
+    return {
+        "combo": c.name,
+        "plain_name": plain_name(c.name),
+        "rank": c.rank,
+        "folds": c.folds,
+        "assessments": c.assessments,
+        "patients": c.patients,
+        "image_sets": c.image_sets,
+        "fold_mean": {k: finite_or_none(v) for k, v in c.fold_mean.items()},
+        "fold_sd": {k: finite_or_none(v) for k, v in c.fold_sd.items()},
+        "fold_kappas": c.fold_kappas,
+        "verdict": c.verdict,
+        "assessment": {k: e.to_dict() for k, e in c.assessment.items()},
+        "image_set": {k: e.to_dict() for k, e in c.image_set.items()},
+        "confusion": c.confusion,
+        "vs_best": c.vs_best.to_dict() if c.vs_best else None,
+        "vs_reference": c.vs_reference.to_dict() if c.vs_reference else None,
+        "oracle_kappa": c.oracle_kappa,
+        "oracle_fraction": c.oracle_fraction,
+    }

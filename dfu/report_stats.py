@@ -1,0 +1,157 @@
+"""The numbers of the report: per combination, scores with patient-bootstrap intervals on the
+pooled out-of-fold predictions, paired comparisons, and the share of the oracle's kappa.
+
+Pooled out-of-fold: every assessment of the study was in exactly one outer test fold, so
+concatenating the folds' test predictions scores each assessment once, by a model that
+never saw its patient. One set of patient resamples (``PatientBootstrap``) serves every
+combination, so two combinations are always compared on the same resampled patients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from dfu.bootstrap import (
+    Difference,
+    Estimate,
+    PatientBootstrap,
+    confusion,
+    scores_from_confusion,
+)
+from dfu.combos import parse_combo
+from dfu.data.demo.oracle import oracle_probabilities
+from dfu.ensemble import ENSEMBLE
+from dfu.metrics import PROBA_COLUMNS, assessment_probabilities
+from dfu.report_data import RunData
+
+REFERENCE = "metadata"  # clinical data alone: what every image combination must beat
+
+
+@dataclass
+class CombinationStats:
+    name: str
+    rank: int
+    folds: int
+    fold_mean: dict[str, float]  # mean over folds (as in summary.csv)
+    fold_sd: dict[str, float]
+    fold_kappas: list[float]
+    verdict: str  # worst training verdict over its trials
+    assessments: int
+    patients: int
+    image_sets: int
+    assessment: dict[str, Estimate]  # pooled, with patient-bootstrap intervals
+    image_set: dict[str, Estimate]
+    confusion: list[list[int]]  # pooled, assessment level, rows = truth
+    vs_best: Difference | None = None
+    vs_reference: Difference | None = None
+    oracle_kappa: float | None = None
+
+    @property
+    def oracle_fraction(self) -> float | None:
+        if self.oracle_kappa is None or self.oracle_kappa <= 0:
+            return None
+        return self.assessment["kappa"].value / self.oracle_kappa
+
+
+@dataclass
+class Analysis:
+    combos: list[CombinationStats]  # best first
+    n_boot: int
+    seed: int
+    oracle: bool
+    by_name: dict[str, CombinationStats] = field(init=False)
+
+    def __post_init__(self):
+        self.by_name = {c.name: c for c in self.combos}
+
+    @property
+    def best(self) -> CombinationStats:
+        return self.combos[0]
+
+    @property
+    def reference(self) -> CombinationStats | None:
+        return self.by_name.get(REFERENCE)
+
+
+def assessment_rows(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Image-set rows -> one row per assessment (mean probabilities), with patient and fold."""
+    per = assessment_probabilities(predictions)
+    first = predictions.groupby("assessment_id", sort=True)[["patient", "fold"]].first()
+    return per.join(first, on="assessment_id")
+
+
+def _rows(frame: pd.DataFrame) -> tuple:
+    return (frame["patient"].to_numpy(), frame["y_true"].to_numpy(),
+            frame[PROBA_COLUMNS].to_numpy().argmax(axis=1))  # fmt: skip
+
+
+def analyse(data: RunData, n_boot: int = 2000, seed: int = 0) -> Analysis:
+    per_assessment = {c: assessment_rows(p) for c, p in data.predictions.items()}
+    patients = np.concatenate([p["patient"].to_numpy() for p in data.predictions.values()])
+    boot = PatientBootstrap(patients, n_boot, seed)
+    rows = enumerate(data.summary.itertuples(index=False), start=1)
+    combos = [_combination(boot, data, row, rank, per_assessment[row.combo]) for rank, row in rows]
+    analysis = Analysis(combos, n_boot, seed, oracle=False)
+    for stats in combos:
+        stats.vs_best = _paired(boot, per_assessment, stats.name, analysis.best.name)
+        if analysis.reference is not None:
+            stats.vs_reference = _paired(boot, per_assessment, stats.name, REFERENCE)
+    analysis.oracle = _add_oracle(analysis, data, per_assessment)
+    return analysis
+
+
+def _combination(boot: PatientBootstrap, data: RunData, row, rank: int,
+                 assessments: pd.DataFrame) -> CombinationStats:  # fmt: skip
+    sets = data.predictions[row.combo]
+    fold_rows = data.results[data.results["combo"] == row.combo].sort_values("fold")
+    full, _ = boot.confusions(*_rows(assessments))
+    means = {k[: -len("_mean")]: v for k, v in row._asdict().items() if k.endswith("_mean")}
+    sds = {k[: -len("_sd")]: v for k, v in row._asdict().items() if k.endswith("_sd")}
+    return CombinationStats(
+        name=row.combo, rank=rank, folds=int(row.folds), fold_mean=means, fold_sd=sds,
+        fold_kappas=fold_rows["kappa"].tolist(), verdict=row.verdict,
+        assessments=len(assessments), patients=int(assessments["patient"].nunique()),
+        image_sets=len(sets),
+        assessment=boot.estimates(*_rows(assessments)),
+        image_set=boot.estimates(*_rows(sets)),
+        confusion=full.astype(int).tolist(),
+    )  # fmt: skip
+
+
+def _paired(boot: PatientBootstrap, per_assessment: dict, name: str, other: str) -> Difference:
+    """name - other, on the assessments both scored (all of them, in a complete run)."""
+    a, b = per_assessment[name], per_assessment[other]
+    common = np.intersect1d(a["assessment_id"], b["assessment_id"])
+    a = a.set_index("assessment_id").loc[common]
+    b = b.set_index("assessment_id").loc[common]
+    return boot.difference(_rows(a), _rows(b), "kappa")
+
+
+def _add_oracle(analysis: Analysis, data: RunData, per_assessment: dict) -> bool:
+    """Each combination's oracle kappa on its own assessments, when the data root has one."""
+    root = data.cfg.data.root
+    found = False
+    for stats in analysis.combos:
+        modalities = _modalities(stats.name, data.ensemble_members)
+        oracle = oracle_probabilities(root, modalities) if root else None
+        if oracle is None:
+            continue
+        rows = per_assessment[stats.name]
+        known = rows[rows["assessment_id"].isin(oracle.index)]
+        if known.empty:
+            continue
+        posterior = oracle.loc[known["assessment_id"], PROBA_COLUMNS].to_numpy()
+        matrix = confusion(known["y_true"].to_numpy(), posterior.argmax(axis=1))
+        stats.oracle_kappa = float(scores_from_confusion(matrix)["kappa"])
+        found = True
+    return found
+
+
+def _modalities(name: str, members: list[str]) -> tuple[str, ...]:
+    """What a combination sees; the ensemble sees the union of its members' modalities."""
+    if name != ENSEMBLE:
+        return parse_combo(name)
+    return parse_combo("+".join(sorted({m for c in members for m in parse_combo(c)})))

@@ -1,0 +1,35 @@
+"""Write a run's report: report.html (self-contained) and summary.json, next to its trials.
+
+python -m jobs.report RUN_DIR [--resamples 2000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from dfu.report import RESAMPLES, SEED, SUMMARY_FILE, write_report
+from jobs.cli import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a run directory (<storage>/<name>) of jobs.cv_search")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES,
+                        help="patient bootstrap resamples for the 95%% intervals")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.run_dir, args.resamples, args.seed)
+    except ValueError as err:  # not a run, or nothing finished yet
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = json.loads((path.parent / SUMMARY_FILE).read_text())
+    print(summary["headline"])
+    print(f"written: {path}, {path.parent / SUMMARY_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,201 @@
+"""Run directories for the report, ensemble, bundle and predict tests.
+
+``synthetic_run`` writes, in milliseconds, a run directory in the exact trial format
+(``dfu.trial_output``) whose predictions are noisy versions of the demo oracle's posterior
+(so the oracle columns of the report have something to show) and whose stage records
+carry whatever verdict a test plants. ``trained_run`` runs real trials in this process
+(``dfu.trial.run_folds``), the path every slow test uses; ``metadata_run`` is its
+TensorFlow-free part (random forest only), fast enough for the default suite.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dfu.combos import image_modalities, parse_combo
+from dfu.config import CLASSES, load_config
+from dfu.data.demo import oracle_probabilities
+from dfu.health import StageRecord
+from dfu.metrics import PROBA_COLUMNS
+from dfu.run_layout import RunLayout
+from dfu.sizing import plan_sizing
+from dfu.trial_output import predictions_frame, trial_summary, write_trial
+
+SYNTHETIC_COMBOS = ["metadata", "thermal_map", "metadata+thermal_map", "metadata+depth_rgb"]
+# Shrunk like tests/conftest.py's tiny_config; 2 folds fit the 24-patient demo (3 do not).
+TINY = ["data.image_size=16", "folds.n_folds=2", "metadata.n_estimators=50",
+        "metadata.oof_folds=3", "training.pretrain.epochs=1", "training.stage1.epochs=1",
+        "training.stage2.epochs=1", "model.filters=[8]", "model.head_units=8",
+        "data.workers=2"]  # fmt: skip
+
+
+def patient_of(assessment_id: str) -> int:
+    """'P012-A03-U1' -> 12 (the demo's assessment ids)."""
+    return int(assessment_id.split("-")[0][1:])
+
+
+def synthetic_run(root: Path, demo: Path, combos=SYNTHETIC_COMBOS, n_folds: int = 2,
+                  plant: dict | None = None, seed: int = 0) -> RunLayout:  # fmt: skip
+    """A finished run under ``root`` over the demo's assessments. ``plant``: {(fold, combo,
+    stage): [verdicts]} overrides the verdicts of those stages (all others ``ok``)."""
+    rng = np.random.default_rng(seed)
+    layout = RunLayout(root)
+    cfg = load_config(overrides=[f"data.root={demo}", f"folds.n_folds={n_folds}",
+                                 f"search.combinations={json.dumps(list(combos))}"])  # fmt: skip
+    cfg.save(layout.config)
+    sets = _image_sets(demo, rng)
+    patients = np.unique(sets["patient"])
+    fold_of = dict(zip(patients, rng.permutation(len(patients)) % n_folds, strict=True))
+    sets["fold"] = sets["patient"].map(fold_of)
+    pd.DataFrame({"patient": patients, "fold": [fold_of[p] for p in patients]}).to_csv(
+        layout.folds, index=False
+    )
+    layout.data_summary.write_text(json.dumps(_data_summary(demo, sets)))
+    for combo in combos:
+        proba = _noisy_posterior(demo, combo, sets, rng)
+        for k in range(n_folds):
+            rows = (sets["fold"] == k).to_numpy()
+            _write(layout, cfg, k, combo, sets[rows], proba[rows], plant or {})
+    return layout
+
+
+def _image_sets(demo: Path, rng) -> pd.DataFrame:
+    """1-3 image sets per assessment of the demo's oracle table."""
+    signals = pd.read_csv(demo / "_oracle" / "signals.csv")
+    repeats = rng.integers(1, 4, len(signals))
+    sets = signals.loc[signals.index.repeat(repeats), ["assessment_id", "y"]].reset_index(drop=True)
+    sets["set_id"] = [f"{a}#{i}" for i, a in enumerate(sets["assessment_id"])]
+    sets["patient"] = sets["assessment_id"].map(patient_of)
+    return sets
+
+
+def _noisy_posterior(demo: Path, combo: str, sets: pd.DataFrame, rng) -> np.ndarray:
+    oracle = oracle_probabilities(demo, combo).loc[sets["assessment_id"], PROBA_COLUMNS]
+    logits = np.log(oracle.to_numpy() + 1e-6) + rng.normal(0, 1.0, (len(sets), len(CLASSES)))
+    proba = np.exp(logits)
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def _write(layout, cfg, fold, combo, sets, proba, plant) -> None:
+    counts = np.bincount(sets["y"], minlength=3).tolist()
+    sizing = plan_sizing({"train": 3 * len(sets), "val": len(sets), "test": len(sets)},
+                         counts, 32)  # fmt: skip
+    ids = sets[["set_id", "assessment_id", "patient"]]
+    predictions = predictions_frame(fold, parse_combo(combo), ids, sets["y"].to_numpy(), proba)
+    stages = [_stage(s, plant.get((fold, combo, s))) for s in ("stage1", "stage2")]
+    pretrain = {m: _stage(f"pretrain_{m}", plant.get((fold, combo, f"pretrain_{m}")))
+                for m in image_modalities(parse_combo(combo))}  # fmt: skip
+    records = {"pretrain": pretrain, "stages": stages} if pretrain else {}
+    summary = trial_summary(fold, parse_combo(combo), predictions, records, sizing,
+                            cfg.to_dict(), 0.0)  # fmt: skip
+    summary["seconds"] = 1.0
+    write_trial(layout.trial(fold, parse_combo(combo)), summary, predictions)
+
+
+def _stage(name: str, verdicts: list[str] | None) -> dict:
+    epochs = 4
+    history = {"loss": list(np.linspace(1.0, 0.6, epochs)), "kappa": list(np.linspace(0.1, 0.5, epochs)),
+               "val_loss": list(np.linspace(1.0, 0.8, epochs)),
+               "val_kappa": list(np.linspace(0.05, 0.3, epochs))}  # fmt: skip
+    record = StageRecord(stage=name, epochs_run=epochs, best_epoch=epochs, trainable_params=5000,
+                         val_kappa=0.3, train_kappa=0.5, start_val_kappa=0.0,
+                         pred_dist=[0.3, 0.5, 0.2], learning_rate=1e-3, steps_per_epoch=3,
+                         batch_size=32, verdicts=verdicts or ["ok"], history=history)  # fmt: skip
+    return record.to_dict()
+
+
+def _data_summary(demo: Path, sets: pd.DataFrame) -> dict:
+    return {"root": str(demo), "patients": int(sets["patient"].nunique()),
+            "patients_with_images": int(sets["patient"].nunique()),
+            "assessments": int(sets["assessment_id"].nunique()),
+            "assessments_with_images": int(sets["assessment_id"].nunique()),
+            "image_sets": len(sets), "classes": {"assessments": {"I": 1, "P": 2, "R": 3}},
+            "skips": {"no metadata row": {"count": 2, "examples": ["Depth_RGB/x.png"]}}}  # fmt: skip
+
+
+# --- real trials, in this process --------------------------------------------------------
+
+_TRAINED: dict[tuple, RunLayout] = {}
+
+
+def trained_run(root: Path, demo: Path, combos: list[str], save_weights: bool = True) -> RunLayout:
+    """A real run (``dfu.trial.run_folds``) written like the search writes one; memoised per
+    (demo, combos), so every test module of a session shares it.
+
+    ``run_folds`` yields no model, so each trial's Keras model is caught on its way out of
+    ``dfu.training.run_trial`` and handed to ``write_trial`` (model.weights.h5).
+    """
+    key = (str(demo), tuple(combos))
+    if key not in _TRAINED:
+        _TRAINED[key] = _train(root, demo, combos, save_weights)
+    return _TRAINED[key]
+
+
+def _train(root: Path, demo: Path, combos: list[str], save_weights: bool) -> RunLayout:
+    from dfu.data.cache import build_cache, load_cache
+    from dfu.experiment import fold_manifest
+    from dfu.trial import run_folds
+
+    layout = RunLayout(root)
+    cfg = load_config(overrides=[*TINY, f"data.root={demo}", f"data.cache_dir={root / 'cache'}",
+                                 f"search.combinations={json.dumps(combos)}"])  # fmt: skip
+    cfg.save(layout.config)
+    cache = load_cache(build_cache(cfg.data, progress=False))
+    layout.data_summary.write_text(json.dumps(cache.summary))
+    fold_manifest(cache, cfg, layout.folds)
+    models: list = []
+    with _catch_models(models, any(image_modalities(parse_combo(c)) for c in combos)):
+        for output in run_folds(cfg, [parse_combo(c) for c in combos]):
+            s = output.summary
+            model = models.pop() if image_modalities(parse_combo(s["combo"])) else None
+            folder = layout.trial(s["fold"], parse_combo(s["combo"]))
+            write_trial(folder, s, output.predictions, model if save_weights else None)
+    return layout
+
+
+@contextmanager
+def _catch_models(models: list, active: bool):
+    """While open, dfu.training.run_trial appends each trial's Keras model to ``models``."""
+    if not active:  # no image combination: do not load TensorFlow at all
+        yield
+        return
+    import dfu.training
+
+    real = dfu.training.run_trial
+
+    def run_trial(*args, **kwargs):
+        result = real(*args, **kwargs)
+        models.append(result.model)
+        return result
+
+    dfu.training.run_trial = run_trial
+    try:
+        yield
+    finally:
+        dfu.training.run_trial = real
+
+
+def unlabelled_copy(demo: Path, out: Path) -> Path:
+    """The demo with the label and label-derived columns dropped (images symlinked, no oracle)."""
+    from dfu.data.schema import LABEL_COLUMN, LEAK_COLUMNS
+
+    out.mkdir(parents=True)
+    for item in demo.iterdir():
+        if item.is_dir() and item.name != "_oracle":
+            (out / item.name).symlink_to(item.resolve(), target_is_directory=True)
+        elif item.suffix == ".csv":
+            table = pd.read_csv(item, dtype=str, keep_default_na=False)
+            table.drop(columns=[LABEL_COLUMN, *LEAK_COLUMNS], errors="ignore").to_csv(
+                out / item.name, index=False
+            )
+    return out
+
+
+def metadata_run(root: Path, demo: Path) -> RunLayout:
+    """Clinical data only: real trials without TensorFlow (seconds)."""
+    return trained_run(root, demo, ["metadata"], save_weights=False)

@@ -1,0 +1,90 @@
+"""Model builders: every combination builds, nothing is shared, transfer and freezing do what they say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfu.combos import all_subsets, image_modalities
+from dfu.config import ModelConfig
+from dfu.models import (
+    BranchWeights,
+    MetadataFusion,
+    branch_model,
+    combo_model,
+    input_names,
+    set_branches_trainable,
+    trainable_parameters,
+    transfer_branch,
+)
+
+CFG = ModelConfig(filters=[4, 8], head_units=8)
+SIZE = 16
+
+
+@pytest.mark.parametrize("fusion", ["log", "linear"])
+def test_every_combination_with_an_image_builds_and_outputs_probabilities(fusion):
+    cfg = ModelConfig(filters=[4], head_units=4, fusion=fusion)
+    rng = np.random.default_rng(0)
+    for combo in [c for c in all_subsets() if image_modalities(c)]:
+        model = combo_model(combo, cfg, SIZE, augment=False)
+        assert [i.name for i in model.inputs] == input_names(combo)
+        batch = {
+            name: (rng.dirichlet([1, 1, 1], 2).astype("float32") if name == "metadata"
+                   else rng.integers(0, 255, (2, SIZE, SIZE, 3), dtype=np.uint8))
+            for name in input_names(combo)
+        }  # fmt: skip
+        out = model.predict(batch, verbose=0)
+        assert out.shape == (2, 3) and np.allclose(out.sum(1), 1, atol=1e-5), combo
+
+
+def test_metadata_only_has_no_keras_model():
+    with pytest.raises(ValueError, match="no image modality"):
+        combo_model(("metadata",), CFG, SIZE)
+
+
+def test_no_layer_or_weight_is_shared_between_two_built_models():
+    a = combo_model(("metadata", "depth_rgb", "thermal_map"), CFG, SIZE)
+    b = combo_model(("metadata", "depth_rgb", "thermal_map"), CFG, SIZE)
+    assert not {id(layer) for layer in a.layers} & {id(layer) for layer in b.layers}
+    assert not {id(w) for w in a.weights} & {id(w) for w in b.weights}
+
+
+def test_fusion_weight_starts_at_seventy_percent_metadata_and_is_learnable():
+    model = combo_model(("metadata", "depth_rgb"), CFG, SIZE)
+    fusion = [layer for layer in model.layers if isinstance(layer, MetadataFusion)][0]
+    assert fusion.metadata_weight() == pytest.approx(0.70, abs=1e-6)
+    assert fusion.trainable_weights, "the fusion weight must be trainable"
+    multi = combo_model(("depth_rgb", "depth_map", "thermal_map"), CFG, SIZE)
+    weights = [layer for layer in multi.layers if isinstance(layer, BranchWeights)]  # image-only
+    assert len(weights) == 1 and weights[0].trainable_weights[0].shape == (3,)
+
+
+def test_transfer_copies_the_branch_by_name_but_not_the_pretraining_head():
+    source = branch_model("thermal_map", CFG, SIZE)
+    for w in source.weights:  # make every pre-trained weight recognisable
+        w.assign(np.full(w.shape, 0.5, dtype=w.dtype.as_numpy_dtype))
+    target = combo_model(("metadata", "thermal_map"), CFG, SIZE)
+    head_before = [w.copy() for w in target.get_layer("thermal_map_head").get_weights()]
+    copied = transfer_branch(source, target, "thermal_map")
+    assert set(copied) == {"thermal_map_backbone", "thermal_map_hidden"}
+    for name in copied:
+        for got, want in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights(),
+                             strict=True):  # fmt: skip
+            np.testing.assert_array_equal(got, want)
+    for got, before in zip(target.get_layer("thermal_map_head").get_weights(), head_before, strict=True):
+        np.testing.assert_array_equal(got, before)
+
+
+def test_freezing_the_branches_leaves_heads_and_fusion_trainable():
+    model = combo_model(("metadata", "depth_rgb", "thermal_map"), CFG, SIZE)
+    everything = trainable_parameters(model)
+    set_branches_trainable(model, ("depth_rgb", "thermal_map"), False)
+    frozen = trainable_parameters(model)
+    set_branches_trainable(model, ("depth_rgb", "thermal_map"), False, hidden=True)
+    read_out = trainable_parameters(model)
+    assert everything > frozen > read_out > 0
+    heads = 2 * (CFG.head_units * 3 + 3)
+    assert read_out == heads + 1 + 2 + 1 + 3  # heads, metadata weight, image weights, scale, bias
+    set_branches_trainable(model, ("depth_rgb", "thermal_map"), True, hidden=True)
+    assert trainable_parameters(model) == everything
