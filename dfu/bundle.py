@@ -43,7 +43,7 @@ from dfu.experiment import fold_manifest, study_assessments
 from dfu.folds import split_fold
 from dfu.metadata_model import fit_metadata_model
 from dfu.metrics import PROBA_COLUMNS
-from dfu.report_data import run_folds
+from dfu.report_data import configured_folds
 from dfu.results import read_trials, summarise
 from dfu.run_layout import RunLayout
 from dfu.trial_output import MODEL_WEIGHTS_FILE, TRIAL_FILE
@@ -60,7 +60,7 @@ def best_combo(layout: RunLayout, cfg: Config) -> str:
 
     The ensemble is not a candidate: it is several models, not one combination's."""
     names = [combo_name(c) for c in parse_combinations(cfg.search.combinations)]
-    results = read_trials(layout, run_folds(cfg), names)
+    results = read_trials(layout, configured_folds(cfg), names)
     if results.empty:
         raise ValueError(f"{layout.root}: no finished trial to choose from")
     return summarise(results)["combo"].iloc[0]
@@ -73,7 +73,7 @@ def save_bundle(run_dir: str | Path, combo: str | None = None,
     layout = RunLayout(Path(run_dir).expanduser().resolve())
     cfg = load_config(layout.config)
     chosen = parse_combo(combo or best_combo(layout, cfg))
-    folds = [k for k in run_folds(cfg) if (layout.trial(k, chosen) / TRIAL_FILE).exists()]
+    folds = [k for k in configured_folds(cfg) if (layout.trial(k, chosen) / TRIAL_FILE).exists()]
     if not folds:
         raise ValueError(f"{layout.root}: no finished trial of {combo_name(chosen)}")
     out = Path(out_dir) if out_dir else layout.root / "bundle"

@@ -3,7 +3,8 @@
 ``write_report(run_dir)`` reads the trial files of a run (``dfu.report_data``), adds the
 ensemble (``dfu.ensemble``), rewrites results.csv / summary.csv with it, computes
 patient-bootstrap intervals and paired comparisons (``dfu.report_stats``), and writes
-the page (``dfu.report_sections``, figures from ``dfu.report_plots``) and every number
+the page (``dfu.report_sections``, ``dfu.report_training``, figures from
+``dfu.report_plots``) and every number
 on it as JSON. ``python -m jobs.report RUN_DIR`` calls it; so does the search at its end.
 """
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from dfu import report_sections as sections
+from dfu import report_training as training
 from dfu.bootstrap import finite_or_none
 from dfu.report_data import RunData, load_run
 from dfu.report_html import esc, page, plain_name, section
@@ -34,7 +36,7 @@ def write_report(run_dir: str | Path, n_boot: int = RESAMPLES, seed: int = SEED)
     data.results.to_csv(data.layout.results, index=False)
     data.summary.to_csv(data.layout.summary, index=False)
     analysis = analyse(data, n_boot, seed)
-    health_html, flagged, stages = sections.health(data, analysis)
+    health_html, flagged, stages = training.health(data, analysis)
     text, lead = sections.headline(analysis, flagged, stages)
     root = data.layout.root
     (root / REPORT_FILE).write_text(_html(data, analysis, lead, health_html, flagged))
@@ -56,7 +58,7 @@ def _html(data: RunData, analysis: Analysis, lead: str, health_html: str, flagge
                 sections.confusions(analysis)),
         section("image-sets", "Per image set", sections.image_set_table(analysis)),
         section("health", "Training health", health_html),
-        section("curves", "Learning curves", sections.curves(data, analysis)),
+        section("curves", "Learning curves", training.curves(data, analysis)),
         section("data", "Data and folds", sections.data_section(data)),
         section("further", "Looking further: TensorBoard and files", sections.look_further(data)),
         section("config", "Configuration", sections.configuration(data)),

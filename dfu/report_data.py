@@ -53,7 +53,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not layout.config.exists():
         raise ValueError(f"{layout.root}: not a run directory (no config.yaml)")
     cfg = load_config(layout.config)
-    folds = run_folds(cfg)
+    folds = configured_folds(cfg)
     names = [combo_name(c) for c in parse_combinations(cfg.search.combinations)]
     results = read_trials(layout, folds, names)
     if results.empty:
@@ -93,7 +93,8 @@ def worst(verdicts) -> str:
     return min(verdicts, key=lambda v: order.index(v) if v in order else -1, default=NO_STAGES)
 
 
-def run_folds(cfg: Config) -> list[int]:
+def configured_folds(cfg: Config) -> list[int]:
+    """The outer folds a run was configured to score (``search.folds``, default all)."""
     return (
         list(cfg.search.folds) if cfg.search.folds is not None else list(range(cfg.folds.n_folds))
     )

@@ -87,6 +87,10 @@ def with_ci(value, low, high, digits: int = 2, sign: bool = False) -> str:
     )
 
 
+def nowrap(html: str) -> str:
+    return f"<span class='nowrap'>{html}</span>"
+
+
 def percent(value) -> str:
     return "–" if value is None or value != value else f"{100 * value:.0f}%"
 

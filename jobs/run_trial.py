@@ -13,16 +13,24 @@ from dfu.trial import run_local_trial
 from jobs.cli import add_config_args, config_from, run
 
 
+def combo_arg(text: str):
+    """argparse type: a bad combination is a usage error (exit 2) that says what is wrong."""
+    try:
+        return parse_combo(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder in the Zivot layout")
     parser.add_argument("--fold", type=int, required=True)
-    parser.add_argument("--combo", required=True, help="e.g. metadata+thermal_map")
+    parser.add_argument("--combo", required=True, type=combo_arg, help="e.g. metadata+thermal_map")
     parser.add_argument("--out", required=True, help="output folder (trial.json, predictions)")
     add_config_args(parser)
     args = parser.parse_args()
     cfg = config_from(args, args.data)
-    summary = run_local_trial(cfg, args.fold, parse_combo(args.combo), args.out).summary
+    summary = run_local_trial(cfg, args.fold, args.combo, args.out).summary
     test = summary["test"]["assessment"]
     print(json.dumps({"combo": summary["combo"], "fold": summary["fold"],
                       "kappa": round(test["kappa"], 3), "qwk": round(test["qwk"], 3),

@@ -144,8 +144,16 @@ def _end_session(sid: int) -> None:
 
 def _stop_cluster(temp_dir: str) -> None:
     """`ray stop` would stop every Ray on this shared machine: end only the processes of the
-    cluster this test started, recognised by its own --temp-dir (workers die with the raylet)."""
-    _kill([pid for pid in _pids() if temp_dir in (_safe(lambda pid=pid: _cmdline(pid)) or "")])
+    cluster this test started, recognised by its own --temp-dir in their command line or open
+    files (Ray's agents rename themselves, e.g. ``ray::DashboardAgent``)."""
+    _kill([pid for pid in _pids() if _safe(lambda pid=pid: _uses(pid, temp_dir))])
+
+
+def _uses(pid: int, path: str) -> bool:
+    if path in _cmdline(pid):
+        return True
+    fds = Path(f"/proc/{pid}/fd")
+    return any(path in (_safe(lambda fd=fd: os.readlink(fd)) or "") for fd in fds.iterdir())
 
 
 def _pids() -> list[int]:

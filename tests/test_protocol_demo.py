@@ -24,13 +24,13 @@ ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
 SINGLES = ["metadata", "depth_rgb", "depth_map", "thermal_rgb", "thermal_map"]
 
 
-def test_run_trial_cli_writes_trial_and_predictions(demo_dir_small, tiny_config, tmp_path):
+def test_run_trial_cli_writes_trial_and_predictions(demo_dir_medium, tiny_config, tmp_path):
     cfg_file = tiny_config.save(tmp_path / "config.yaml")
     out = tmp_path / "trial"
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.run_trial", "--data", str(demo_dir_small), "--fold", "0",
+        [sys.executable, "-m", "jobs.run_trial", "--data", str(demo_dir_medium), "--fold", "0",
          "--combo", "metadata+thermal_map", "--out", str(out), "--config", str(cfg_file),
-         "data.image_size=16", "folds.n_folds=2", "metadata.oof_folds=2"],
+         "data.image_size=16"],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -38,7 +38,8 @@ def test_run_trial_cli_writes_trial_and_predictions(demo_dir_small, tiny_config,
     predictions = pd.read_parquet(out / "predictions.parquet")
     assert trial["combo"] == "metadata+thermal_map" and trial["fold"] == 0
     assert set(trial["verdicts"]) == {"pretrain_thermal_map", "stage1", "stage2"}
-    assert trial["sizing"]["steps"]["train"] == -(-trial["sizing"]["rows"]["train"] // trial["sizing"]["batch_size"])
+    sizing = trial["sizing"]
+    assert sizing["steps"]["train"] == -(-sizing["rows"]["train"] // sizing["batch_size"])
     assert len(predictions) == trial["sizing"]["rows"]["test"] == trial["test"]["image_set"]["n"]
     assert np.allclose(predictions[PROBA_COLUMNS].sum(axis=1), 1, atol=1e-5)
     assert (out / "tensorboard" / "stage1").is_dir()
