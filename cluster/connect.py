@@ -53,11 +53,16 @@ def connect(verbose: bool = False) -> Connection:
     if os.environ.get("RAY_ADDRESS"):
         # Inside a job: the job's runtime_env (its --working-dir) is merged with this one,
         # so only env vars here; the cluster's size is its own (no num_cpus).
-        context = ray.init(runtime_env={"env_vars": ENV_VARS}, log_to_driver=verbose)
+        context = ray.init(runtime_env={"env_vars": ENV_VARS}, **_logging(verbose))
         return Connection("cluster", time.time() - start, True, _url(context))
-    context = ray.init(address="local", runtime_env=local_runtime_env(), log_to_driver=verbose,
+    context = ray.init(address="local", runtime_env=local_runtime_env(), **_logging(verbose),
                        **dashboard_args())  # fmt: skip
     return Connection("local", time.time() - start, True, _url(context))
+
+
+def _logging(verbose: bool) -> dict:
+    """Quiet: workers' logs stay in Ray's log files (a failed trial's error is still shown)."""
+    return {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
 
 
 def local_runtime_env() -> dict:

@@ -20,14 +20,11 @@ import pyarrow as pa
 import ray
 from ray.data.extensions import ArrowTensorArray
 
+from cluster.columns import ID_COLUMNS, LABEL, METADATA_INPUT
 from dfu.experiment import FoldContext
 from dfu.fold_data import SPLITS, SplitArrays
 from dfu.sizing import Sizing
 
-ID_COLUMNS = ("set_id", "assessment_id", "patient")
-# = dfu.models.METADATA_INPUT, not imported from there: dfu.models loads TensorFlow.
-METADATA_INPUT = "metadata"
-LABEL = "label"
 # Blocks of ~64 MiB: big enough to stream efficiently, small enough to spread over nodes.
 BLOCK_BYTES = 64 * 2**20
 

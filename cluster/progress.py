@@ -19,10 +19,10 @@ from cluster.trial import unit_name
 class Progress(tune.Callback):
     """Counts trials of one phase and tracks the best group (combination or modality) so far."""
 
-    def __init__(self, phase: str, metric: str, total: int, every: float = 15.0, write=print):
-        self.phase, self.metric, self.total = phase, metric, total
-        self.every, self.write = every, write
+    def __init__(self, phase: str, metric: str, total: int, every: float = 15.0):
+        self.phase, self.metric, self.total, self.every = phase, metric, total, every
         self.started = self.last = time.time()
+        self.finished: set[str] = set()  # trial ids done or failed (Tune updates status later)
         self.done, self.errors = 0, 0
         self.scores: dict[str, list[float]] = defaultdict(list)
 
@@ -32,6 +32,7 @@ class Progress(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
+        self.finished.add(trial.trial_id)
         unit = trial.config["unit"]
         value = trial.last_result.get(self.metric)
         if value is not None:
@@ -40,11 +41,12 @@ class Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.errors += 1
+        self.finished.add(trial.trial_id)
         self._line(trials, f"FAILED {unit_name(trial.config['unit'])} (see {trial.error_file})")
 
     def _line(self, trials, event: str = "") -> None:
         self.last = time.time()
-        running = sum(t.status == "RUNNING" for t in trials)
+        running = sum(t.status == "RUNNING" and t.trial_id not in self.finished for t in trials)
         pending = max(0, self.total - self.done - self.errors - running)
         elapsed = time.strftime("%H:%M:%S", time.gmtime(self.last - self.started))
         parts = [f"[{self.phase} {elapsed}] {self.done}/{self.total} done, {running} running, "
@@ -55,4 +57,5 @@ class Progress(tune.Callback):
             parts.append(f"best {name} {self.metric.replace('_', ' ')} {mean:.3f} ({len(values)} folds)")
         if event:
             parts.append(event)
-        self.write(" | ".join(parts), flush=True)
+        # print looked up at call time: Tune pickles callbacks and swaps builtins.print.
+        print(" | ".join(parts), flush=True)

@@ -25,7 +25,7 @@ import numpy as np
 import ray.train
 from ray.train import DataConfig
 
-from cluster.datasets import ID_COLUMNS, LABEL
+from cluster.columns import ID_COLUMNS, LABEL
 from dfu.sizing import Sizing
 
 

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -29,15 +31,18 @@ from cluster.progress import Progress
 from cluster.resources import TRIAL_RESOURCES, trial_concurrency
 from cluster.trial import combo_trial, pretrain_trial, unit_name
 from cluster.worker import RECORD_FILE, WEIGHTS_FILE
+from dfu.bundle import save_bundle
 from dfu.combos import Combo, combo_name, image_modalities, parse_combinations
 from dfu.config import Config, ConfigError
 from dfu.data.cache import build_cache, load_cache
 from dfu.experiment import fold_manifest, prepare_fold
+from dfu.report import write_report
 from dfu.results import ranked_table, read_json, write_results
 from dfu.run_layout import RunLayout
 
 # Settings that do not change what a trial computes: a run may resume with them changed.
 RESUMABLE_KEYS = {"search", "data.cache_dir", "data.workers", "metadata.n_jobs"}
+NEW_OUTPUT_VAR = "RAY_AIR_NEW_OUTPUT"
 
 
 @dataclass
@@ -59,7 +64,7 @@ class SearchOutcome:
         return bool(self.record["errors"])
 
 
-def run_search(cfg: Config, write=print) -> SearchOutcome:
+def run_search(cfg: Config) -> SearchOutcome:
     started = time.time()
     layout = RunLayout.of(cfg.search.storage, cfg.search.name)
     check_resumable(layout, cfg)
@@ -69,32 +74,52 @@ def run_search(cfg: Config, write=print) -> SearchOutcome:
     layout.data_summary.write_text(json.dumps(cache.summary, indent=1))
     folds = cfg.search.folds if cfg.search.folds is not None else list(range(cfg.folds.n_folds))
     combos = parse_combinations(cfg.search.combinations)
-    trials, pretrain = pending_trials(layout, folds, combos), []
+    trials = pending_trials(layout, folds, combos)
     phases = [Phase("pretrain"), Phase("trials")]
     ray_info = None
-    if trials:
+    if trials:  # else: all done, Ray is not even started
         connection = connect(cfg.search.verbose)
         try:
             concurrency = trial_concurrency(cfg.search, ray.cluster_resources())
             ray_info = _ray_info(connection, concurrency)
-            write(_cluster_line(ray_info))
-            fold_data = {k: _prepare(cache, manifest, k, cfg, _modalities(trials, k))
-                         for k in sorted({u["fold"] for u in trials})}  # fmt: skip
+            print(_cluster_line(ray_info), flush=True)
+            fold_data = prepare_folds(cache, manifest, trials, cfg)
             del cache  # the images now live in the object store; free the driver's copy
-            pretrain = pending_pretraining(layout, trials)
-            run_phase(phases[0], pretrain_trial, pretrain, "val_kappa", fold_data, cfg, layout,
-                      concurrency, write)  # fmt: skip
-            runnable = [u for u in trials if _branches_ready(layout, u)]
-            phases[1].errors += [f"{unit_name(u)}: not run, a pre-trained branch is missing"
-                                 for u in trials if u not in runnable]  # fmt: skip
-            run_phase(phases[1], combo_trial, runnable, "test_kappa", fold_data, cfg, layout,
-                      concurrency, write)  # fmt: skip
+            run_phases(phases, trials, fold_data, cfg, layout, concurrency)
         finally:
             connection.close()
     results, summary = write_results(layout, folds, [combo_name(c) for c in combos])
+    if len(results):
+        publish(layout)
     record = _record(layout, folds, combos, phases, ray_info, started)
+    record["history"] = _history(layout)
     layout.search_record.write_text(json.dumps(record, indent=1))
     return SearchOutcome(layout, results, summary, record)
+
+
+def publish(layout: RunLayout) -> None:
+    """The report (with the ensemble) and the best combination's prediction bundle."""
+    print(f"report: {write_report(layout.root)}", flush=True)
+    print(f"bundle: {save_bundle(layout.root)}", flush=True)
+
+
+def prepare_folds(cache, manifest, trials: list[dict], cfg: Config) -> dict[int, FoldData]:
+    """Each fold with pending trials, once: metadata model, arrays, sizing, Ray Datasets."""
+    folds = sorted({u["fold"] for u in trials})
+    return {k: build_fold_data(prepare_fold(cache, manifest, k, cfg), _modalities(trials, k))
+            for k in folds}  # fmt: skip
+
+
+def run_phases(phases: list[Phase], trials: list[dict], fold_data: dict[int, FoldData],
+               cfg: Config, layout: RunLayout, concurrency: int) -> None:  # fmt: skip
+    """Phase 1 pre-trains the branches pending trials need; phase 2 runs the trials."""
+    pretrain, combos = phases
+    run_phase(pretrain, pretrain_trial, pending_pretraining(layout, trials), "val_kappa",
+              fold_data, cfg, layout, concurrency)  # fmt: skip
+    runnable = [u for u in trials if _branches_ready(layout, u)]
+    combos.errors += [f"{unit_name(u)}: not run, a pre-trained branch is missing"
+                      for u in trials if u not in runnable]  # fmt: skip
+    run_phase(combos, combo_trial, runnable, "test_kappa", fold_data, cfg, layout, concurrency)
 
 
 def pending_trials(layout: RunLayout, folds, combos: list[Combo]) -> list[dict]:
@@ -116,8 +141,8 @@ def branch_done(layout: RunLayout, fold: int, modality: str) -> bool:
 
 
 def run_phase(phase: Phase, trainable, units: list[dict], metric: str,
-              fold_data: dict[int, FoldData], cfg: Config, layout: RunLayout, concurrency: int,
-              write) -> None:  # fmt: skip
+              fold_data: dict[int, FoldData], cfg: Config, layout: RunLayout,
+              concurrency: int) -> None:  # fmt: skip
     """One Tune run over ``units``; failed trials are recorded in ``phase.errors``."""
     if not units:
         return
@@ -134,12 +159,13 @@ def run_phase(phase: Phase, trainable, units: list[dict], metric: str,
             name=f"{phase.name}-{time.strftime('%Y%m%d-%H%M%S')}",  # each invocation its own
             storage_path=str(layout.tune),
             verbose=1 if verbose else 0,
-            callbacks=[] if verbose else [Progress(phase.name, metric, len(units), write=write)],
+            callbacks=[] if verbose else [Progress(phase.name, metric, len(units))],
             failure_config=tune.FailureConfig(max_failures=0),  # Train already retries workers
         ),
     )
-    write(f"{phase.name}: {len(units)} trials")
-    grid = tuner.fit()
+    print(f"{phase.name}: {len(units)} trials", flush=True)
+    with _tune_output(verbose):
+        grid = tuner.fit()
     phase.errors += [f"{unit_name(r.config['unit'])}: {_first_line(r.error)}"
                      for r in grid if r.error]  # fmt: skip
 
@@ -185,10 +211,6 @@ def report(outcome: SearchOutcome, write=print) -> None:
         write(f"rerun the same command to retry what failed; Ray's logs: {layout.tune}")
 
 
-def _prepare(cache, manifest, fold: int, cfg: Config, modalities: list[str]) -> FoldData:
-    return build_fold_data(prepare_fold(cache, manifest, fold, cfg), modalities)
-
-
 def _modalities(units: list[dict], fold: int) -> list[str]:
     return sorted({m for u in units if u["fold"] == fold for m in _images(u)})
 
@@ -199,6 +221,21 @@ def _images(unit: dict) -> tuple[str, ...]:
 
 def _branches_ready(layout: RunLayout, unit: dict) -> bool:
     return all(branch_done(layout, unit["fold"], m) for m in _images(unit))
+
+
+@contextlib.contextmanager
+def _tune_output(verbose: bool):
+    """Quiet: Tune's legacy reporter, silent at verbose=0 (the new one still prints a banner)."""
+    saved = os.environ.get(NEW_OUTPUT_VAR)
+    if not verbose:
+        os.environ[NEW_OUTPUT_VAR] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(NEW_OUTPUT_VAR, None)
+        else:
+            os.environ[NEW_OUTPUT_VAR] = saved
 
 
 def _trial_name(trial) -> str:
@@ -266,3 +303,10 @@ def _record(layout: RunLayout, folds, combos, phases: list[Phase], ray_info: dic
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
+
+def _history(layout: RunLayout) -> list[dict]:
+    """Earlier invocations' records (a resume must not erase how the first run went)."""
+    before = read_json(layout.search_record)
+    if before is None:
+        return []
+    return [*before.pop("history", []), before]

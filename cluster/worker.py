@@ -5,7 +5,8 @@ Every rank trains (under ``MultiWorkerMirroredStrategy`` when a trial has severa
 and calls ``ray.train.report`` at each epoch end and once at the end (Train V2 requires
 every rank to report); rank 0 alone writes files and carries the final metrics.
 TensorFlow is imported inside the functions: this module is also imported, to unpickle the
-loops, by the Tune trial and Train controller processes, which must stay TensorFlow-free.
+loops, by the Tune trial and Train controller processes, which must stay TensorFlow-free
+(and is kept light: the controller's import is on every trial's critical path).
 """
 
 from __future__ import annotations
@@ -19,36 +20,33 @@ import socket
 import time
 from pathlib import Path
 
-import pandas as pd
 import ray
 import ray.train
 
-from cluster.datasets import ID_COLUMNS, LABEL
+from cluster.columns import ID_COLUMNS, LABEL
 from cluster.ray_source import RayShardSource
 from dfu.combos import image_modalities, parse_combo
 from dfu.config import Config
-from dfu.trial_output import predictions_frame, trial_summary, write_trial
 
 WEIGHTS_FILE = "weights.h5"
 RECORD_FILE = "record.json"
 TENSORBOARD_DIR = "tensorboard"
 EPOCH_KEYS = ("loss", "kappa", "val_loss", "val_kappa")
-# Test-only fault injection: the first worker to start creates this file and kills itself.
+# Test-only fault injection: the first worker to end an epoch creates this file and kills itself.
 KILL_ONCE_VAR = "DFU_CV_TEST_KILL_WORKER_ONCE"
 
 
 def pretrain_loop(config: dict) -> None:
     """Phase 1: one image branch alone; rank 0 saves weights.h5, then record.json (= done)."""
-    cfg: Config = config["cfg"]
+    cfg, strategy, source, rank0 = _start(config)
     out, modality = Path(config["out"]), config["modality"]
-    _kill_once_for_test()
-    strategy = start_tensorflow(cfg)
+    from dfu.models import branch_model
     from dfu.training import pretrain_branch
 
-    rank0 = _is_rank0()
-    source = RayShardSource(config["sizing"], cfg.training.seed, cfg.search.workers_per_trial)
     model, record = pretrain_branch(source, modality, cfg, strategy, _log_dir(out, rank0),
                                     [epoch_reporter()])  # fmt: skip
+    model = local_copy(model, strategy, lambda: branch_model(
+        modality, cfg.model, cfg.data.image_size, cfg.training.augment))  # fmt: skip
     if rank0:
         _save_branch(out, model, record, config)
     ray.train.report({"val_kappa": record.val_kappa, "best_epoch": record.best_epoch})
@@ -56,25 +54,32 @@ def pretrain_loop(config: dict) -> None:
 
 def combo_loop(config: dict) -> None:
     """Phase 2: fusion stages 1 and 2 on pre-trained branches; rank 0 scores the test fold once."""
-    cfg: Config = config["cfg"]
+    cfg, strategy, source, rank0 = _start(config)
     out, combo = Path(config["out"]), parse_combo(config["combo"])
-    _kill_once_for_test()
-    strategy = start_tensorflow(cfg)
+    from dfu.models import combo_model
     from dfu.training import run_trial
 
-    rank0 = _is_rank0()
     branches = {m: load_branch(Path(config["branches"][m]), m, cfg)
                 for m in image_modalities(combo)}  # fmt: skip
-    source = RayShardSource(config["sizing"], cfg.training.seed, cfg.search.workers_per_trial)
     result = run_trial(source, combo, cfg, pretrained={m: b[0] for m, b in branches.items()},
                        strategy=strategy, log_dir=_log_dir(out, rank0),
                        callbacks=[epoch_reporter()])  # fmt: skip
+    model = local_copy(result.model, strategy, lambda: combo_model(
+        combo, cfg.model, cfg.data.image_size, cfg.training.augment))  # fmt: skip
     metrics = {}
     if rank0:
         records = {**result.records(), "pretrain": {m: b[1] for m, b in branches.items()}}
-        summary = _score_and_write(result.model, source, combo, records, strategy, config)
+        summary = _score_and_write(model, source, combo, records, config)
         metrics = test_metrics(summary)
     ray.train.report(metrics)
+
+
+def _start(config: dict) -> tuple[Config, object, RayShardSource, bool]:
+    """TensorFlow started, this worker's data source, and whether it is rank 0."""
+    cfg: Config = config["cfg"]
+    strategy = start_tensorflow(cfg)
+    source = RayShardSource(config["sizing"], cfg.training.seed, cfg.search.workers_per_trial)
+    return cfg, strategy, source, ray.train.get_context().get_world_rank() == 0
 
 
 def start_tensorflow(cfg: Config):
@@ -96,6 +101,21 @@ def start_tensorflow(cfg: Config):
     return strategy
 
 
+def local_copy(model, strategy, build):
+    """The model outside ``MultiWorkerMirroredStrategy``, for rank 0 to save or predict alone.
+
+    Call it on every rank: under the strategy, reading the weights includes BatchNorm's
+    sync-on-read statistics, an all-reduce that hangs when rank 0 alone does it (seen: rank 0
+    stuck in ``save_weights`` while rank 1 waited in ``ray.train.report``).
+    """
+    if strategy is None:
+        return model
+    weights = model.get_weights()
+    plain = build()
+    plain.set_weights(weights)
+    return plain
+
+
 def epoch_reporter():
     """A Keras callback reporting each epoch's metrics to Train (and through it, to Tune).
 
@@ -113,6 +133,7 @@ def epoch_reporter():
             logs = logs or {}
             ray.train.report({"fit": self.fits, "epoch": epoch + 1,
                               **{k: float(logs[k]) for k in EPOCH_KEYS if k in logs}})  # fmt: skip
+            _kill_once_for_test()
 
     return EpochReport()
 
@@ -140,14 +161,14 @@ def placement(config: dict) -> dict:
             "hostname": socket.gethostname(), "pid": os.getpid()}  # fmt: skip
 
 
-def _score_and_write(model, source: RayShardSource, combo, records: dict, strategy,
-                     config: dict) -> dict:  # fmt: skip
+def _score_and_write(model, source: RayShardSource, combo, records: dict, config: dict) -> dict:
+    import pandas as pd
+
     from dfu.models import input_names
+    from dfu.trial_output import predictions_frame, trial_summary, write_trial
 
     names = input_names(combo)
     rows = source.rows("test", names)
-    if strategy is not None:  # predict outside MultiWorkerMirroredStrategy, on rank 0 alone
-        model = _plain_copy(model, combo, config["cfg"])
     features = {c: rows[c] for c in names}
     proba = model.predict(features, batch_size=source.sizing.batch_size, verbose=0)
     ids = pd.DataFrame({c: rows[c] for c in ID_COLUMNS})
@@ -155,16 +176,8 @@ def _score_and_write(model, source: RayShardSource, combo, records: dict, strate
     cfg, started = config["cfg"], config["started"]
     summary = trial_summary(config["fold"], combo, predictions, records, source.sizing,
                             cfg.to_dict(), started, ray=placement(config))  # fmt: skip
-    write_trial(config["out"], summary, predictions)
+    write_trial(config["out"], summary, predictions, model)  # weights for dfu.bundle; trial.json last
     return summary
-
-
-def _plain_copy(model, combo, cfg: Config):
-    from dfu.models import combo_model
-
-    plain = combo_model(combo, cfg.model, cfg.data.image_size, cfg.training.augment)
-    plain.set_weights(model.get_weights())
-    return plain
 
 
 def _save_branch(out: Path, model, record, config: dict) -> None:
@@ -194,12 +207,12 @@ def _log_dir(out: Path, rank0: bool) -> Path | None:
     return out / TENSORBOARD_DIR
 
 
-def _is_rank0() -> bool:
-    return ray.train.get_context().get_world_rank() == 0
-
-
 def _kill_once_for_test() -> None:
-    """Simulate a worker crash (SIGKILL, as the OOM killer does) once per marker file."""
+    """Simulate a worker crash mid-training (SIGKILL, as the OOM killer does) once per marker file.
+
+    (A worker dying while Train is still launching the loop is a controller error, which Ray
+    Train does not retry; deaths during training are retried up to ``search.max_failures``.)
+    """
     marker = os.environ.get(KILL_ONCE_VAR)
     if not marker:
         return

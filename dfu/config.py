@@ -290,6 +290,10 @@ def validate(config: Config) -> None:
             len(t.alpha) == len(CLASSES), "training.alpha", "needs one value per class (I, P, R)"
         )
         _check(min(t.alpha) > 0, "training.alpha", "values must be > 0")
+        ratio = max(t.alpha) / min(t.alpha)
+        _check(ratio <= t.alpha_max_ratio + 1e-9, "training.alpha",
+               f"max/min is {ratio:.1f} > training.alpha_max_ratio {t.alpha_max_ratio} "
+               "(uncapped weights made the old pipeline predict one class)")  # fmt: skip
     _check(s.workers_per_trial >= 1, "search.workers_per_trial", "must be >= 1")
     _check(s.gpus_per_worker >= 0, "search.gpus_per_worker", "must be >= 0")
     _check(s.cpus_per_worker > 0, "search.cpus_per_worker", "must be > 0")

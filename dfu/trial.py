@@ -54,6 +54,7 @@ def run_folds(cfg: Config, combos: list[Combo]) -> Iterator[TrialOutput]:
                 context, combo, cfg, pretrained={m: b[0] for m, b in mine.items()}
             )
             output.summary["pretrain"] = {m: b[1].to_dict() for m, b in mine.items()}
+            output.summary["verdicts"].update({b[1].stage: b[1].verdicts for b in mine.values()})
             yield output
 
 

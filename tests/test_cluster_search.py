@@ -46,7 +46,9 @@ def test_search_pretrains_once_scores_every_trial_and_resumes_without_rerunning(
         assert all(s["steps_per_epoch"] == sizing["steps"]["train"] for s in fusion["stages"])
         assert set(fusion["pretrain"]) == {"thermal_map"}  # loaded from phase 1, not retrained
         assert {"node_id", "hostname", "pid", "tune_trial_id", "train_run"} <= set(fusion["ray"])
-        assert list((layout.trial(fold, ("metadata", "thermal_map")) / "tensorboard").rglob("events.out.*"))
+        folder = layout.trial(fold, ("metadata", "thermal_map"))
+        assert list((folder / "tensorboard").rglob("events.out.*"))
+        assert (folder / "model.weights.h5").is_file()  # what dfu.bundle packs
         # Every test image set scored exactly once, the same rows as the metadata-only trial.
         fused = pd.read_parquet(layout.trial(fold, ("metadata", "thermal_map")) / "predictions.parquet")
         alone = pd.read_parquet(layout.trial(fold, ("metadata",)) / "predictions.parquet")
@@ -63,5 +65,6 @@ def test_search_pretrains_once_scores_every_trial_and_resumes_without_rerunning(
     assert again["trials"] == {"expected": 4, "finished": 4, "ran": 0}
     assert again["pretrain"] == {"expected": 2, "finished": 2, "ran": 0}
     assert again["ray"] is None  # nothing pending: Ray not even used
+    assert again["history"][0]["trials"]["ran"] == 4  # how the first run went is kept
     assert {**mtimes(layout.root, "trial.json"), **mtimes(layout.root, "record.json")} == before
     pd.testing.assert_frame_equal(pd.read_csv(layout.results), results)

@@ -40,6 +40,7 @@ def test_two_workers_per_trial(demo_dir_medium, tiny_config, tmp_path):
     assert trial["ray"]["workers"] == 2 and trial["sizing"]["workers"] == 2
     assert all(s["steps_per_epoch"] == trial["sizing"]["steps"]["train"] for s in trial["stages"])
     assert trial["test"]["image_set"]["n"] == trial["sizing"]["rows"]["test"]
+    assert (RunLayout.of(tmp_path, "t").trial(0, FUSION) / "model.weights.h5").is_file()
 
 
 def test_a_killed_train_worker_is_retried(demo_dir_medium, tiny_config, tmp_path):
@@ -86,6 +87,7 @@ def test_trials_spread_over_two_nodes(demo_dir_medium, tiny_config, tmp_path):
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    session = cluster.head_node.get_session_dir_path()
     try:
         cluster.add_node(num_cpus=1)
         ray.init(address=cluster.address, runtime_env={"env_vars": ENV_VARS}, log_to_driver=False)
@@ -94,6 +96,7 @@ def test_trials_spread_over_two_nodes(demo_dir_medium, tiny_config, tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+        _stop_cluster(session)  # seen: a TrainController outliving Cluster.shutdown()
     assert record["errors"] == [] and record["ray"]["nodes"] == 2
     layout = RunLayout.of(tmp_path, "t")
     nodes = [json.loads((layout.branch(k, "thermal_map") / "record.json").read_text())["ray"]["node_id"]
@@ -144,8 +147,8 @@ def _end_session(sid: int) -> None:
 
 def _stop_cluster(temp_dir: str) -> None:
     """`ray stop` would stop every Ray on this shared machine: end only the processes of the
-    cluster this test started, recognised by its own --temp-dir in their command line or open
-    files (Ray's agents rename themselves, e.g. ``ray::DashboardAgent``)."""
+    cluster this test started, recognised by its own temp or session dir in their command line
+    or open files (Ray's agents rename themselves, e.g. ``ray::DashboardAgent``)."""
     _kill([pid for pid in _pids() if _safe(lambda pid=pid: _uses(pid, temp_dir))])
 
 

@@ -10,7 +10,7 @@ import pytest
 from protocol_fixtures import SIZE, synthetic_source
 from sklearn.metrics import cohen_kappa_score
 
-from dfu.config import load_config
+from dfu.config import ConfigError, load_config
 from dfu.health import StageRecord, judge
 from dfu.sizing import plan_sizing
 from dfu.training import predict, pretrain_branch, run_trial
@@ -77,9 +77,9 @@ def test_extreme_class_weight_is_flagged_collapsed(cfg):
     assert result.stages[0].pred_dist[2] > 0.98  # everything predicted as the over-weighted R
 
 
-def test_uncapped_alpha_is_refused(cfg):
-    with pytest.raises(ValueError, match="alpha_max_ratio"):
-        run_trial(synthetic_source(), COMBO, cfg.replace("training.alpha=[0.01, 1.0, 1.0]"))
+def test_uncapped_alpha_is_refused_before_any_training(cfg):
+    with pytest.raises(ConfigError, match="alpha_max_ratio"):
+        cfg.replace("training.alpha=[0.01, 1.0, 1.0]")
 
 
 def test_an_epoch_with_an_unplanned_number_of_batches_fails_loudly(cfg):
