@@ -98,9 +98,16 @@ def run_search(cfg: Config) -> SearchOutcome:
 
 
 def publish(layout: RunLayout) -> None:
-    """The report (with the ensemble) and the best combination's prediction bundle."""
-    print(f"report: {write_report(layout.root)}", flush=True)
-    print(f"bundle: {save_bundle(layout.root)}", flush=True)
+    """The report (with the ensemble) and the best combination's prediction bundle.
+
+    A failure here is printed, not raised: the trials' results are already safe on disk,
+    and ``python -m jobs.report RUN`` / ``dfu.bundle.save_bundle`` can redo either step.
+    """
+    for label, step in (("report", write_report), ("bundle", save_bundle)):
+        try:
+            print(f"{label}: {step(layout.root)}", flush=True)
+        except Exception as err:  # noqa: BLE001 - reported loudly, the search's results stand
+            print(f"WARNING {label} not written: {type(err).__name__}: {err}", flush=True)
 
 
 def prepare_folds(cache, manifest, trials: list[dict], cfg: Config) -> dict[int, FoldData]:

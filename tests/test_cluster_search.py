@@ -32,11 +32,14 @@ def test_search_pretrains_once_scores_every_trial_and_resumes_without_rerunning(
     assert record["trials"] == {"expected": 4, "finished": 4, "ran": 4}
     assert record["ray"]["how"] == "existing" and record["ray"]["concurrent_trials"] == 2
     results = pd.read_csv(layout.results)
+    # One row per fold x combination, plus the ensemble of the metadata combinations per fold.
     assert sorted(zip(results["fold"], results["combo"], strict=True)) == [
-        (0, "metadata"), (0, "metadata+thermal_map"), (1, "metadata"), (1, "metadata+thermal_map")]  # fmt: skip
-    assert len(pd.read_csv(layout.summary)) == 2
-    for name in ("config.yaml", "folds.csv", "data_summary.json", "search.json"):
-        assert (layout.root / name).is_file()
+        (0, "ensemble(metadata+*)"), (0, "metadata"), (0, "metadata+thermal_map"),
+        (1, "ensemble(metadata+*)"), (1, "metadata"), (1, "metadata+thermal_map")]  # fmt: skip
+    assert len(pd.read_csv(layout.summary)) == 3
+    for name in ("config.yaml", "folds.csv", "data_summary.json", "search.json", "report.html",
+                 "bundle"):  # fmt: skip
+        assert (layout.root / name).exists(), name
 
     for fold in (0, 1):
         fusion = json.loads((layout.trial(fold, ("metadata", "thermal_map")) / "trial.json").read_text())
