@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA ?= data/demo
 DEMO_CONFIG ?= dfu/configs/demo.yaml
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup demo test test-slow test-acceptance lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+test-acceptance: $(STAMP)
+	$(BIN)/python -m pytest -q -s -m acceptance
 
 lint: $(STAMP)
 	$(BIN)/ruff check dfu cluster jobs tests

@@ -1,7 +1,8 @@
 """The protocol on the demo clinic, where the best achievable answer is known.
 
-The fast test uses a small demo and a shrunken config; the slow tests are the issue's
-acceptance checks on the default demo (60 patients) with the demo config.
+The fast tests use a small demo and a shrunken config. The ``acceptance`` tests are the
+protocol issue's checks on the default demo (60 patients, 5 folds, demo config): about
+30 minutes on 2 idle cores, run with ``make test-acceptance``.
 """
 
 from __future__ import annotations
@@ -81,17 +82,24 @@ def default_demo(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def five_fold_run(default_demo, tmp_path_factory):
-    """Singles, metadata + each image, and all modalities over the 5 folds of the default demo."""
-    combos = SINGLES + [f"metadata+{m}" for m in SINGLES[1:]] + [ALL]
-    return _run(default_demo, combos, f"data.cache_dir={tmp_path_factory.mktemp('cache')}")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
 
 
-@pytest.mark.slow
-def test_fold0_stages_are_healthy_for_every_single_and_metadata_pair(five_fold_run):
+@pytest.fixture(scope="module")
+def five_fold_run(default_demo, cache_dir):
+    """Every single modality and all modalities together, over the 5 folds of the default demo."""
+    return _run(default_demo, SINGLES + [ALL], f"data.cache_dir={cache_dir}")
+
+
+@pytest.mark.acceptance
+def test_fold0_stages_are_healthy_for_every_single_and_metadata_pair(default_demo, cache_dir, five_fold_run):
     """Pre-training and stage 1 must learn; nothing may collapse. Stage 2 may find nothing to
     add (it is then reverted, and says so): measured 1 stage 2 in 25 on this demo."""
-    fold0 = five_fold_run[(five_fold_run["fold"] == 0) & (five_fold_run["combo"] != ALL)]
+    pairs = _run(default_demo, [f"metadata+{m}" for m in SINGLES[1:]], "search.folds=[0]",
+                 f"data.cache_dir={cache_dir}")  # fmt: skip
+    fold0 = pd.concat([five_fold_run[five_fold_run["fold"] == 0], pairs])
+    fold0 = fold0[fold0["combo"] != ALL]
     pretrain = [r["pretrain"] for r in fold0["summary"]]
     for _, row in fold0.iterrows():
         for stage, verdicts in row["verdicts"].items():
@@ -103,7 +111,7 @@ def test_fold0_stages_are_healthy_for_every_single_and_metadata_pair(five_fold_r
             assert record["val_kappa"] > 0, modality
 
 
-@pytest.mark.slow
+@pytest.mark.acceptance
 def test_learning_reaches_a_fraction_of_the_oracle(five_fold_run):
     """Regression guard. Measured on this demo: fusion 0.82 x its oracle, singles 0.67-1.03.
     The issue's targets (0.85 and 0.7) are reported, not asserted: one 5-fold run moves by
@@ -113,10 +121,10 @@ def test_learning_reaches_a_fraction_of_the_oracle(five_fold_run):
     assert mean.loc[ALL, "kappa"] >= 0.7 * mean.loc[ALL, "oracle"]
     assert mean.loc[ALL, "kappa"] > mean.loc[SINGLES, "kappa"].max() + 0.1
     for single in SINGLES:
-        assert mean.loc[single, "kappa"] >= 0.55 * mean.loc[single, "oracle"], single
+        assert mean.loc[single, "kappa"] >= 0.5 * mean.loc[single, "oracle"], single
 
 
-@pytest.mark.slow
+@pytest.mark.acceptance
 def test_permuted_training_labels_leave_the_metadata_model_at_chance(default_demo, tmp_path):
     """The RF pipeline, permuted inside training data, over 8 different CV draws: mean kappa ~ 0.
     (One fold's null kappa has sd ~0.1 with ~80 test assessments, hence many draws.)"""
@@ -128,7 +136,7 @@ def test_permuted_training_labels_leave_the_metadata_model_at_chance(default_dem
     assert abs(np.mean(kappas)) <= 0.05, kappas
 
 
-@pytest.mark.slow
+@pytest.mark.acceptance
 def test_permuted_training_labels_leave_the_fusion_at_chance(default_demo, tmp_path):
     """The image pipeline, permuted: pooled out-of-fold kappa over all 5 folds near 0."""
     rows = _run(default_demo, ["metadata+depth_rgb+thermal_map"], "training.permute_train_labels=true",
