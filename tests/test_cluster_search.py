@@ -63,11 +63,13 @@ def test_search_pretrains_once_scores_every_trial_and_resumes_without_rerunning(
     out = capsys.readouterr().out
     assert "[pretrain" in out and "2/2 done" in out and "4/4 done" in out
 
-    before = {**mtimes(layout.root, "trial.json"), **mtimes(layout.root, "record.json")}
+    # Trials and pre-trainings must not be touched (report and ensemble are re-derived).
+    before = {**mtimes(layout.root / "trials", "trial.json"), **mtimes(layout.root / "branches", "record.json")}
     again = run_search(cfg).record
     assert again["trials"] == {"expected": 4, "finished": 4, "ran": 0}
     assert again["pretrain"] == {"expected": 2, "finished": 2, "ran": 0}
     assert again["ray"] is None  # nothing pending: Ray not even used
     assert again["history"][0]["trials"]["ran"] == 4  # how the first run went is kept
-    assert {**mtimes(layout.root, "trial.json"), **mtimes(layout.root, "record.json")} == before
+    assert {**mtimes(layout.root / "trials", "trial.json"),
+            **mtimes(layout.root / "branches", "record.json")} == before  # fmt: skip
     pd.testing.assert_frame_equal(pd.read_csv(layout.results), results)
