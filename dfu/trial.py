@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfu.combos import Combo, combo_name, image_modalities
+from dfu.combos import Combo, image_modalities
 from dfu.config import Config
 from dfu.data.cache import build_cache, load_cache
 from dfu.experiment import FoldContext, fold_manifest, prepare_fold
@@ -92,7 +92,3 @@ def train_and_score(context: FoldContext, combo: Combo, cfg: Config, out=None,
         write_trial(out, summary, predictions, model)
     return TrialOutput(summary, predictions)
 
-
-def trial_label(output: TrialOutput) -> str:
-    s = output.summary
-    return f"fold {s['fold']} {combo_name(tuple(s['combo'].split('+')))}"
