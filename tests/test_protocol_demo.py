@@ -17,9 +17,10 @@ import pytest
 
 from dfu.combos import parse_combinations
 from dfu.config import load_config
-from dfu.data.demo import make_demo, oracle_probabilities
+from dfu.data.demo import make_demo
 from dfu.metrics import PROBA_COLUMNS, assessment_probabilities, classification_metrics
 from dfu.trial import run_folds
+from jobs.check_learning import oracle_kappa
 
 ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
 SINGLES = ["metadata", "depth_rgb", "depth_map", "thermal_rgb", "thermal_map"]
@@ -54,12 +55,6 @@ def test_bad_combo_exits_2_naming_it(demo_dir_small, tmp_path):
     assert done.returncode == 2 and "xray" in done.stderr and "Traceback" not in done.stderr
 
 
-def _oracle_kappa(root, combo, predictions):
-    ids = assessment_probabilities(predictions)["assessment_id"]
-    o = oracle_probabilities(root, combo).loc[ids]
-    return classification_metrics(o["y"].to_numpy(), o[PROBA_COLUMNS].to_numpy())["kappa"]
-
-
 def _run(root, combos, *overrides) -> pd.DataFrame:
     """The default 5 outer folds, demo config otherwise; one row per fold x combination."""
     cfg = load_config("dfu/configs/demo.yaml", [f"data.root={root}", "folds.n_folds=5", *overrides])
@@ -68,7 +63,7 @@ def _run(root, combos, *overrides) -> pd.DataFrame:
         s = out.summary
         rows.append({
             "fold": s["fold"], "combo": s["combo"], "kappa": s["test"]["assessment"]["kappa"],
-            "oracle": _oracle_kappa(root, s["combo"], out.predictions), "verdicts": s["verdicts"],
+            "oracle": oracle_kappa(root, s["combo"], out.predictions), "verdicts": s["verdicts"],
             "predictions": out.predictions, "summary": s,
         })  # fmt: skip
     return pd.DataFrame(rows)
