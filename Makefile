@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA ?= data/demo
 DEMO_CONFIG ?= dfu/configs/demo.yaml
 
-.PHONY: setup demo test test-slow test-acceptance lint bench clean
+.PHONY: setup demo test test-slow test-acceptance lint bench bench-search clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m jobs.benchmark --out bench/benchmark.json
+
+bench-search: $(STAMP)
+	$(BIN)/python -m jobs.benchmark_search --data $(DEMO_DATA) --out bench/search.json
 
 clean:
 	rm -rf .cache results data/demo

@@ -52,7 +52,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=60)
     add_config_args(parser)
     parser.set_defaults(config="dfu/configs/demo.yaml")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"

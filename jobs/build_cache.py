@@ -16,7 +16,7 @@ from jobs.cli import config_from, dataset_parser, guarded
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = dataset_parser(__doc__.splitlines()[0]).parse_args(argv)
+    args = dataset_parser(__doc__.splitlines()[0]).parse_intermixed_args(argv)
 
     def build() -> int:
         start = time.time()

@@ -29,12 +29,18 @@ def oracle_kappa(root, combo: str, predictions: pd.DataFrame) -> float:
     return classification_metrics(o["y"].to_numpy(), o[PROBA_COLUMNS].to_numpy())["kappa"]
 
 
+def stage_digest(summary: dict) -> dict:
+    """stage -> (best epoch, epochs run, inner-val kappa): enough to see how each stage went."""
+    stages = [*summary.get("pretrain", {}).values(), *summary.get("stages", [])]
+    return {s["stage"]: [s["best_epoch"], s["epochs_run"], round(s["val_kappa"], 3)] for s in stages}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--out", default="results/check_learning.json")
     add_config_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     cfg = config_from(args, args.data)
     rows = []
     for output in run_folds(cfg, parse_combinations(cfg.search.combinations)):
@@ -43,7 +49,7 @@ def main() -> int:
         rows.append({"fold": s["fold"], "combo": s["combo"], "seconds": s["seconds"],
                      "kappa": s["test"]["assessment"]["kappa"], "qwk": s["test"]["assessment"]["qwk"],
                      "oracle_kappa": oracle_kappa(args.data, s["combo"], output.predictions),
-                     "not_ok": bad})  # fmt: skip
+                     "not_ok": bad, "stages": stage_digest(s)})  # fmt: skip
         r = rows[-1]
         print(f"fold {r['fold']} {r['combo']:52s} kappa {r['kappa']:.3f}  oracle {r['oracle_kappa']:.3f}"
               f"  {r['seconds']:.0f}s  {bad or ''}", flush=True)  # fmt: skip

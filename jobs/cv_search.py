@@ -26,7 +26,7 @@ def main() -> int:
     parser.add_argument("--storage", help="folder holding runs (search.storage); shared on a cluster")
     parser.add_argument("--verbose", action="store_true", help="Ray's own logs and Tune's status table")
     add_config_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     # Absolute: the resumability check compares it, and a Ray job runs in another folder.
     cfg = config_from(args, str(Path(args.data).expanduser().resolve()))
     if args.name:

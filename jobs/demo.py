@@ -23,7 +23,7 @@ def main() -> int:
     parser.add_argument("--data", default="data/demo", help="demo data folder (made if missing)")
     add_config_args(parser)
     parser.set_defaults(config="dfu/configs/demo.yaml")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     data = Path(args.data).expanduser().resolve()
     if not (data / "_oracle" / "summary.json").exists():
         started = time.time()

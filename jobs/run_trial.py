@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--combo", required=True, type=combo_arg, help="e.g. metadata+thermal_map")
     parser.add_argument("--out", required=True, help="output folder (trial.json, predictions)")
     add_config_args(parser)
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     cfg = config_from(args, args.data)
     summary = run_local_trial(cfg, args.fold, args.combo, args.out).summary
     test = summary["test"]["assessment"]

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-decode", action="store_true", help="read PNG headers only (misses truncated files)"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     def check() -> int:
         cfg = config_from(args, args.dir).data

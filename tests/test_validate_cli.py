@@ -50,7 +50,8 @@ def test_validate_bad_cell_exits_2_with_one_error_line(demo_dir_small, tmp_path)
 
 @pytest.mark.parametrize(
     "damage, words",
-    [("folder", "Thermal_RGB"), ("override", "data.image_size"), ("config", "none.yaml")],
+    [("folder", "Thermal_RGB"), ("override", "data.image_size"), ("config", "none.yaml"),
+     ("override after config", "data.image_size")],
 )
 def test_validate_other_errors_exit_2(demo_dir_small, tmp_path, capsys, damage, words):
     root = clone(demo_dir_small, tmp_path / "d")
@@ -59,8 +60,11 @@ def test_validate_other_errors_exit_2(demo_dir_small, tmp_path, capsys, damage, 
         (root / "Thermal_RGB").unlink()
     elif damage == "override":
         args.append("data.image_size=3")
-    else:
+    elif damage == "config":
         args += ["--config", str(tmp_path / "none.yaml")]
+    else:  # overrides may follow options (argparse alone would reject them as unrecognized)
+        (tmp_path / "c.yaml").write_text("data: {workers: 1}\n")
+        args += ["--config", str(tmp_path / "c.yaml"), "data.image_size=3"]
     assert validate_data.main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and words in err
