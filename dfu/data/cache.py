@@ -41,7 +41,8 @@ import yaml
 from dfu.config import CLASSES, IMAGE_MODALITIES, DataConfig
 from dfu.data.errors import DataError
 from dfu.data.images import load_crops
-from dfu.data.zivot import ZivotData, dataset_paths, process_pool, read_zivot, worker_count
+from dfu.data.zivot import ZivotData, dataset_paths, read_zivot, worker_count
+from dfu.data.zivot_match import process_pool
 
 # Bump when the cache's content or layout changes, so old caches are not reused.
 CACHE_VERSION = 1
