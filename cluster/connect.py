@@ -3,7 +3,7 @@
 Every Ray process of the search gets ``runtime_env`` env vars: legacy tf-keras (must be set
 before TensorFlow is first imported, which Ray's own setting inside the worker is not) and a
 finite Train worker-group start timeout, so an unplaceable worker group fails instead of
-waiting forever.
+waiting forever, and a shorter Train controller poll (see ``POLL_VAR``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from pathlib import Path
 import ray
 
 START_TIMEOUT_VAR = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+POLL_VAR = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 # 120 s covers a worker importing TensorFlow on a busy node; raise it on an autoscaling
 # cluster, where a worker group may wait for a GPU node to boot.
 ENV_VARS = {
     "TF_USE_LEGACY_KERAS": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     START_TIMEOUT_VAR: os.environ.get(START_TIMEOUT_VAR, "120"),
+    # A Train controller polls its workers this often (Ray's default 2 s): every trial waits
+    # up to one interval to see its workers start and one to see them finish.
+    POLL_VAR: os.environ.get(POLL_VAR, "0.5"),
 }
 # working_dir uploads are capped at 100 MiB; .gitignore'd paths are skipped too.
 EXCLUDES = [".git", "data", "results", ".venv", ".cache", "bench", "*.egg-info"]
