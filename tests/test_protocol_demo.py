@@ -108,9 +108,9 @@ def test_fold0_stages_are_healthy_for_every_single_and_metadata_pair(default_dem
 
 @pytest.mark.acceptance
 def test_learning_reaches_a_fraction_of_the_oracle(five_fold_run):
-    """Regression guard. Measured on this demo: fusion 0.82 x its oracle, singles 0.67-1.03.
-    The issue's targets (0.85 and 0.7) are reported, not asserted: one 5-fold run moves by
-    several hundredths between runs."""
+    """Regression guard. Measured on this demo in four 5-fold runs: fusion 0.80-0.84 x its
+    oracle; singles 0.67-1.09 (RGB branches 0.67-0.94). The issue's targets (0.85 and 0.7) are
+    reported, not asserted: one 5-fold run moves by several hundredths between runs."""
     mean = five_fold_run.groupby("combo")[["kappa", "oracle"]].mean()
     print(mean.assign(ratio=mean["kappa"] / mean["oracle"]).round(3).to_string())
     assert mean.loc[ALL, "kappa"] >= 0.7 * mean.loc[ALL, "oracle"]
