@@ -64,3 +64,6 @@ class RunLayout:
 
     def trial_dirs(self) -> list[Path]:
         return sorted(p.parent for p in (self.root / "trials").glob("fold*/*/trial.json"))
+
+    def branch_dirs(self) -> list[Path]:
+        return sorted(p.parent for p in (self.root / "branches").glob("fold*/*/record.json"))

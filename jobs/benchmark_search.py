@@ -88,8 +88,8 @@ def run_demo(data: str, storage: str, overrides: list[str], log: Path) -> tuple[
 
 def trial_seconds(layout: RunLayout) -> dict[str, float]:
     """Time spent inside trials, as each trial measured it (pre-trainings and combinations)."""
-    branches = [read_json(p) for p in layout.root.glob("branches/fold*/*/record.json")]
-    trials = [read_json(p) for p in layout.root.glob("trials/fold*/*/trial.json")]
+    branches = [read_json(d / "record.json") for d in layout.branch_dirs()]
+    trials = [read_json(d / "trial.json") for d in layout.trial_dirs()]
     return {"pretrain": round(sum(b["seconds"] for b in branches), 1),
             "trials": round(sum(t["seconds"] for t in trials), 1),
             "pretrain_count": len(branches), "trial_count": len(trials)}  # fmt: skip

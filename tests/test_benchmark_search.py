@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
-from jobs.benchmark_search import TreeSampler, memory_bytes, process_tree
+from dfu.run_layout import RunLayout
+from jobs.benchmark_search import TreeSampler, memory_bytes, process_tree, trial_seconds
 
 
 def test_process_tree_finds_grandchildren_and_sums_their_memory():
@@ -37,3 +39,15 @@ def test_memory_of_a_process_that_is_gone_is_zero():
     assert memory_bytes(int(done.stdout)) == (0, 0)
     pss, rss = memory_bytes(os.getpid())
     assert 0 < pss <= rss
+
+
+def test_trial_seconds_sum_what_each_pretraining_and_trial_recorded(tmp_path):
+    layout = RunLayout(tmp_path / "run")
+    for fold, seconds in ((0, 10.0), (1, 12.5)):
+        layout.branch(fold, "thermal_map").mkdir(parents=True)
+        (layout.branch(fold, "thermal_map") / "record.json").write_text(json.dumps({"seconds": seconds}))
+        for combo, spent in ((("metadata",), 1.0), (("metadata", "thermal_map"), 30.0)):
+            layout.trial(fold, combo).mkdir(parents=True)
+            (layout.trial(fold, combo) / "trial.json").write_text(json.dumps({"seconds": spent}))
+    assert trial_seconds(layout) == {"pretrain": 22.5, "trials": 62.0,
+                                     "pretrain_count": 2, "trial_count": 4}  # fmt: skip
