@@ -99,6 +99,10 @@ class StageConfig:
     epochs: int = 30
     learning_rate: float = 1e-3
     patience: int = 6
+    # Epochs trained before early stopping may pick a best one. Inner validation is small, so
+    # its kappa is noisy: without a warm-up a lucky first epoch ended stages after one epoch
+    # of training (the old pipeline's "never left epoch 1"). Shortened to fit short stages.
+    warmup: int = 3
 
 
 @dataclass
@@ -108,7 +112,7 @@ class TrainingConfig:
     batch_size: int = 32
     pretrain: StageConfig = field(default_factory=lambda: StageConfig(30, 1e-3, 6))
     stage1: StageConfig = field(default_factory=lambda: StageConfig(30, 1e-3, 6))
-    stage2: StageConfig = field(default_factory=lambda: StageConfig(15, 1e-5, 4))
+    stage2: StageConfig = field(default_factory=lambda: StageConfig(15, 1e-5, 4, warmup=0))
     focal_gamma: float = 2.0
     # Per-class focal alpha (I, P, R); None = from training class frequencies.
     alpha: list[float] | None = None
@@ -169,8 +173,12 @@ def load_config(
     overrides: typing.Iterable[str] = (),
     base: dict[str, Any] | None = None,
 ) -> Config:
-    """Defaults <- base dict <- YAML file <- dotted overrides, validated."""
-    tree: dict[str, Any] = {}
+    """Defaults <- base dict <- YAML file <- dotted overrides, validated.
+
+    Starting from the defaults' tree lets a partial section keep its other defaults:
+    ``stage2: {epochs: 5}`` keeps stage 2's own learning rate and warm-up, not the class's.
+    """
+    tree: dict[str, Any] = dataclasses.asdict(Config())
     if base:
         _merge(tree, base)
     if path is not None:
@@ -284,6 +292,7 @@ def validate(config: Config) -> None:
         _check(st.epochs >= 1, f"training.{stage}.epochs", "must be >= 1")
         _check(st.learning_rate > 0, f"training.{stage}.learning_rate", "must be > 0")
         _check(st.patience >= 1, f"training.{stage}.patience", "must be >= 1")
+        _check(st.warmup >= 0, f"training.{stage}.warmup", "must be >= 0")
     _check(t.alpha_max_ratio >= 1, "training.alpha_max_ratio", "must be >= 1")
     if t.alpha is not None:
         _check(

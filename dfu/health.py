@@ -1,10 +1,13 @@
 """Training-health verdicts: every failure of the clinic's old pipeline, detected loudly.
 
-- ``no-learning``: the best inner-val epoch was the first *and* the training loss fell by
-  less than 1% over the stage: the weights kept are epoch 1's and nothing moved (the old
-  pipeline's "Restoring model weights from epoch 1" with a learning rate too low to learn).
-  A stage whose loss falls but whose inner-val kappa never beats epoch 1 learned something
-  that did not generalise; it is not kept (stage 2) and ``overfit`` may fire instead.
+- ``no-learning``: the training loss fell by less than 5% over the stage (mean of the last
+  half of the epochs vs. the first half): the weights did not move (the old pipeline's
+  "Restoring model weights from epoch 1" with a learning rate too low to learn). Not the best
+  epoch: early stopping picks it after a warm-up, and inner-val kappa can still drift while
+  nothing learns (batch-norm statistics keep updating at any learning rate).
+  A stage whose loss falls but whose inner-val kappa never beats its first eligible epoch
+  learned something that did not generalise; it is not kept (stage 2) and ``overfit`` may
+  fire instead.
 - ``collapsed``: (nearly) every inner-val prediction is one class.
 - ``overfit``: train kappa exceeds inner-val kappa by more than ``overfit_gap``.
 A stage with none of these is ``ok``. Several can fire at once; all are kept.
@@ -15,10 +18,12 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 log = logging.getLogger("dfu.health")
 
 COLLAPSE_FRACTION = 0.98
-LOSS_DROP = 0.01
+LOSS_DROP = 0.05
 
 
 @dataclass
@@ -27,7 +32,7 @@ class StageRecord:
 
     stage: str
     epochs_run: int
-    best_epoch: int  # 1-based
+    best_epoch: int  # 1-based; > warmup
     trainable_params: int
     val_kappa: float  # inner validation, at the best epoch
     train_kappa: float  # training batches, at the best epoch
@@ -36,6 +41,7 @@ class StageRecord:
     learning_rate: float
     steps_per_epoch: int
     batch_size: int
+    warmup: int = 0  # epochs trained before early stopping could pick a best one
     kept: bool = True
     verdicts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -49,8 +55,11 @@ def judge(record: StageRecord, overfit_gap: float, min_trainable_params: int) ->
     """Fill in verdicts and warnings, and log anything that is not ok."""
     verdicts = []
     loss = record.history.get("loss", [])
-    stalled = len(loss) < 2 or min(loss[1:]) > loss[0] * (1 - LOSS_DROP)
-    if record.best_epoch == 1 and record.epochs_run > 1 and stalled:
+    # Halves, not single epochs: dropout and batch statistics make one epoch's loss jitter by
+    # several percent even when the weights do not move.
+    half = max(len(loss) // 2, 1)
+    stalled = len(loss) < 2 or np.mean(loss[-half:]) > np.mean(loss[:half]) * (1 - LOSS_DROP)
+    if record.epochs_run > 1 and stalled:
         verdicts.append("no-learning")
     if max(record.pred_dist) >= COLLAPSE_FRACTION:
         verdicts.append("collapsed")

@@ -8,6 +8,7 @@ Read top to bottom, it is the protocol:
   4. stage 1: train fusion weights and heads;
   5. stage 2: unfreeze, fine-tune at a learning rate that can still learn, keep only if
      inner-val kappa improved;
+  (every stage: early stopping on inner-val kappa after ``warmup`` epochs, best weights restored)
   6. scoring the outer test fold is the caller's job, once, after this returns.
 Every stage ends in a ``StageRecord`` with its verdicts (``dfu.health``).
 
@@ -137,9 +138,9 @@ def run_stage(model, source, combo, stage: StageConfig, alpha, name: str, cfg: C
     train = source.dataset("train", columns, shuffle=True)
     val = source.dataset("val", columns)
     start = model.evaluate(val, verbose=0, return_dict=True)
-    early = keras.callbacks.EarlyStopping(
-        monitor="val_kappa", mode="max", patience=stage.patience, restore_best_weights=True
-    )
+    warmup = min(stage.warmup, stage.epochs - 1)
+    early = keras.callbacks.EarlyStopping(monitor="val_kappa", mode="max", patience=stage.patience,
+                                          restore_best_weights=True, start_from_epoch=warmup)  # fmt: skip
     steps = source.sizing.steps["train"]
     cbs = [early, StepsGuard(steps, name), *_tensorboard(log_dir, name), *callbacks]
     history = model.fit(
@@ -151,6 +152,7 @@ def run_stage(model, source, combo, stage: StageConfig, alpha, name: str, cfg: C
         stage=name,
         epochs_run=len(history["loss"]),
         best_epoch=best + 1,
+        warmup=warmup,
         trainable_params=trainable_parameters(model),
         val_kappa=float(final["kappa"]),
         train_kappa=float(history["kappa"][best]),

@@ -23,6 +23,13 @@ def test_yaml_then_overrides(tmp_path):
     assert cfg.search.folds == [0, 2] and cfg.search.combinations == "all"
 
 
+def test_a_partial_section_keeps_that_fields_own_defaults():
+    """Stage 2's defaults differ from the StageConfig class's: a partial override keeps them."""
+    cfg = load_config(overrides=["training.stage2.epochs=5"])
+    assert cfg.training.stage2.learning_rate == 1e-5 and cfg.training.stage2.warmup == 0
+    assert cfg.training.stage1.warmup == 3 and cfg.training.stage2.epochs == 5
+
+
 @pytest.mark.parametrize(
     "override, names",
     [

@@ -1,8 +1,9 @@
 """The protocol on the demo clinic, where the best achievable answer is known.
 
 The fast tests use a small demo and a shrunken config. The ``acceptance`` tests are the
-protocol issue's checks on the default demo (60 patients, 5 folds, demo config): about
-30 minutes on 2 idle cores, run with ``make test-acceptance``.
+protocol issue's checks on the default demo (60 patients, 5 folds, the demo config with the
+``PROTOCOL`` settings below): about 40 minutes on 2 idle cores, run with
+``make test-acceptance``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ from jobs.check_learning import oracle_kappa
 
 ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
 SINGLES = ["metadata", "depth_rgb", "depth_map", "thermal_rgb", "thermal_map"]
+# The demo search trades accuracy for its 10-minute budget (two conv blocks, pre-training
+# stopped after 5 epochs without progress). The protocol checks use the default CNN depth
+# and a patient pre-training: inner validation is ~60 assessments, so its kappa is noisy and
+# a patience of 5 stopped branches at epochs 1-3. Measured on this demo (5 folds): fusion /
+# oracle 0.82 with the demo settings, 0.90 with these; test log-loss of the pre-trained
+# branches 0.096 -> 0.068 nats above the oracle's.
+PROTOCOL = ["folds.n_folds=5", "model.filters=[16,32,64]", "training.pretrain.epochs=40",
+            "training.pretrain.patience=10"]  # fmt: skip
 
 
 def test_run_trial_cli_writes_trial_and_predictions(demo_dir_medium, tiny_config, tmp_path):
@@ -56,8 +65,8 @@ def test_bad_combo_exits_2_naming_it(demo_dir_small, tmp_path):
 
 
 def _run(root, combos, *overrides) -> pd.DataFrame:
-    """The default 5 outer folds, demo config otherwise; one row per fold x combination."""
-    cfg = load_config("dfu/configs/demo.yaml", [f"data.root={root}", "folds.n_folds=5", *overrides])
+    """The demo config with the protocol settings; one row per fold x combination."""
+    cfg = load_config("dfu/configs/demo.yaml", [f"data.root={root}", *PROTOCOL, *overrides])
     rows = []
     for out in run_folds(cfg, parse_combinations(combos)):
         s = out.summary
