@@ -1,10 +1,9 @@
 """Training-health verdicts: every failure of the clinic's old pipeline, detected loudly.
 
-- ``no-learning``: the training loss fell by less than 5% over the stage (mean of the last
-  half of the epochs vs. the first half): the weights did not move (the old pipeline's
-  "Restoring model weights from epoch 1" with a learning rate too low to learn). Not the best
-  epoch: early stopping picks it after a warm-up, and inner-val kappa can still drift while
-  nothing learns (batch-norm statistics keep updating at any learning rate).
+- ``no-learning``: the best inner-val epoch was the first one early stopping could pick
+  (epoch 1, or the first after the stage's warm-up) *and* the training loss never fell 1%
+  below epoch 1's: nothing moved (the old pipeline's "Restoring model weights from epoch 1"
+  with a learning rate too low to learn).
   A stage whose loss falls but whose inner-val kappa never beats its first eligible epoch
   learned something that did not generalise; it is not kept (stage 2) and ``overfit`` may
   fire instead.
@@ -18,12 +17,10 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 log = logging.getLogger("dfu.health")
 
 COLLAPSE_FRACTION = 0.98
-LOSS_DROP = 0.05
+LOSS_DROP = 0.01
 
 
 @dataclass
@@ -55,11 +52,8 @@ def judge(record: StageRecord, overfit_gap: float, min_trainable_params: int) ->
     """Fill in verdicts and warnings, and log anything that is not ok."""
     verdicts = []
     loss = record.history.get("loss", [])
-    # Halves, not single epochs: dropout and batch statistics make one epoch's loss jitter by
-    # several percent even when the weights do not move.
-    half = max(len(loss) // 2, 1)
-    stalled = len(loss) < 2 or np.mean(loss[-half:]) > np.mean(loss[:half]) * (1 - LOSS_DROP)
-    if record.epochs_run > 1 and stalled:
+    stalled = len(loss) < 2 or min(loss[1:]) > loss[0] * (1 - LOSS_DROP)
+    if record.best_epoch == record.warmup + 1 and record.epochs_run > 1 and stalled:
         verdicts.append("no-learning")
     if max(record.pred_dist) >= COLLAPSE_FRACTION:
         verdicts.append("collapsed")

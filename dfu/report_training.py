@@ -12,8 +12,9 @@ from dfu.report_stats import Analysis
 
 VERDICTS = {
     "ok": "nothing suspicious was detected in this stage.",
-    "no-learning": "the training loss hardly fell over the stage: it did not learn (often a "
-                   "learning rate too low, or too few steps).",
+    "no-learning": "the best epoch was the first one eligible (after the warm-up) and the "
+                   "training loss hardly fell: the stage did not learn (often a learning rate "
+                   "too low, or too few steps).",
     "collapsed": "on the inner-validation patients the model predicts (almost) one phase for "
                  "everyone. Such a model is useless whatever its accuracy.",
     "overfit": "agreement on the training patients exceeds agreement on the inner-validation "
