@@ -25,14 +25,15 @@ from jobs.check_learning import oracle_kappa
 
 ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
 SINGLES = ["metadata", "depth_rgb", "depth_map", "thermal_rgb", "thermal_map"]
-# The demo search trades accuracy for its 10-minute budget (two conv blocks, pre-training
-# stopped after 5 epochs without progress). The protocol checks use the default CNN depth
-# and a patient pre-training: inner validation is ~60 assessments, so its kappa is noisy and
+# The demo search trades accuracy for its 10-minute budget (two conv blocks, short warm-ups,
+# pre-training stopped after 5 epochs without progress). The protocol checks use the default
+# CNN depth and warm-ups and a patient pre-training: inner validation is ~60 assessments, so its kappa is noisy and
 # a patience of 5 stopped branches at epochs 1-3. Measured on this demo (5 folds): fusion /
 # oracle 0.82 with the demo settings, 0.90 with these (and the stage warm-up); test log-loss
 # of the pre-trained branches 0.096 -> 0.068 nats above the oracle's.
 PROTOCOL = ["folds.n_folds=5", "model.filters=[16,32,64]", "training.pretrain.epochs=40",
-            "training.pretrain.patience=10"]  # fmt: skip
+            "training.pretrain.patience=10", "training.pretrain.warmup=3",
+            "training.stage1.warmup=3"]  # fmt: skip
 
 
 def test_run_trial_cli_writes_trial_and_predictions(demo_dir_medium, tiny_config, tmp_path):
