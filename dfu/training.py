@@ -8,8 +8,8 @@ Read top to bottom, it is the protocol:
   4. stage 1: train fusion weights and heads;
   5. stage 2: unfreeze, fine-tune at a learning rate that can still learn, keep only if
      inner-val kappa improved;
-  (every stage: early stopping on inner-val kappa after ``warmup`` epochs, best weights restored)
   6. scoring the outer test fold is the caller's job, once, after this returns.
+Every stage stops early on inner-val kappa (after its ``warmup`` epochs), best weights restored.
 Every stage ends in a ``StageRecord`` with its verdicts (``dfu.health``).
 
 The data come from a *source* (``dfu.fold_data.ArraySource`` in one process, a Ray shard
