@@ -20,10 +20,31 @@ import yaml
 MODALITIES = ("metadata", "depth_rgb", "depth_map", "thermal_rgb", "thermal_map")
 IMAGE_MODALITIES = MODALITIES[1:]
 CLASSES = ("I", "P", "R")
+AUGMENTATIONS = ("flip", "rotate", "brightness", "contrast")
 
 
 class ConfigError(ValueError):
     """A configuration value is unknown, mistyped or out of range; the message names the key."""
+
+
+@dataclass
+class AugmentConfig:
+    """Random transforms of training crops, per image modality: a property of the data.
+
+    A wound's healing phase does not depend on how the camera was held, so mirror images
+    (``flip``) and turns (``rotate``, any angle: crops are zero-padded squares) preserve the
+    label on every modality. ``brightness`` / ``contrast`` (+-10%) suit the RGB frames only:
+    on a false-coloured map, colour *is* the measured depth or temperature. Data whose label
+    depends on orientation (digits, text) must turn geometry off: set a list to [].
+    """
+
+    depth_rgb: list[str] = field(default_factory=lambda: ["flip"])
+    depth_map: list[str] = field(default_factory=lambda: ["flip"])
+    thermal_rgb: list[str] = field(default_factory=lambda: ["flip"])
+    thermal_map: list[str] = field(default_factory=lambda: ["flip"])
+
+    def by_modality(self) -> dict[str, list[str]]:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -47,6 +68,10 @@ class DataConfig:
     cache_dir: str = ".cache/dfu"
     # Processes for image decoding; 0 = all cores.
     workers: int = 0
+    # Metadata rows repeating a (Patient#, Appt#, DFU#) with other values: "first" keeps the
+    # first row and counts the others as skips; "error" stops, naming both lines.
+    duplicate_assessments: str = "first"
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -81,6 +106,9 @@ class ModelConfig:
     # Local weights file for a keras.applications backbone; never downloaded at run time.
     backbone_weights: str | None = None
     filters: list[int] = field(default_factory=lambda: [16, 32, 64])
+    # Read-out of the last feature maps: averaged over a grid x grid layout and flattened, so
+    # the branch knows where a feature is (1 = global average pooling, position lost).
+    pool_grid: int = 4
     head_units: int = 32
     dropout: float = 0.3
     fusion_init_metadata: float = 0.70
@@ -117,13 +145,25 @@ class TrainingConfig:
     # Per-class focal alpha (I, P, R); None = from training class frequencies.
     alpha: list[float] | None = None
     alpha_max_ratio: float = 3.0
-    augment: bool = True
+    # L2 penalty on the fusion weights when they are fitted on inner validation (dfu.fusion_fit).
+    fusion_l2: float = 1e-3
     # Verdict thresholds.
     overfit_gap: float = 0.2
     min_trainable_params: int = 500
     seed: int = 0
     # Test option: shuffle labels inside the training data (leak check). Never for real runs.
     permute_train_labels: bool = False
+
+
+@dataclass
+class BaselineConfig:
+    """The linear baseline of each image modality: logistic regression on standardised pixels."""
+
+    # Larger crops are average-pooled down to this size first (a 3072-feature model at 32 px).
+    image_size: int = 32
+    # Inverse regularisation strengths tried; the one with the best inner-val kappa is used.
+    c_grid: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0])
+    max_iter: int = 300
 
 
 @dataclass
@@ -152,6 +192,7 @@ class Config:
     metadata: MetadataModelConfig = field(default_factory=MetadataModelConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -279,11 +320,18 @@ def validate(config: Config) -> None:
     d, f, t, s = config.data, config.folds, config.training, config.search
     _check(16 <= d.image_size <= 1024, "data.image_size", "must be between 16 and 1024")
     _check(d.workers >= 0, "data.workers", "must be >= 0 (0 = all cores)")
+    _check(d.duplicate_assessments in ("first", "error"), "data.duplicate_assessments",
+           "must be 'first' or 'error'")  # fmt: skip
     _check(f.n_folds >= 2, "folds.n_folds", "needs at least 2 folds")
     _check(0 < f.inner_val_fraction < 0.5, "folds.inner_val_fraction", "must be in (0, 0.5)")
     _check(config.metadata.oof_folds >= 2, "metadata.oof_folds", "needs at least 2")
     _check(config.metadata.class_weight_max_ratio >= 1, "metadata.class_weight_max_ratio", ">= 1")
     _check(0 < config.model.fusion_init_metadata < 1, "model.fusion_init_metadata", "in (0, 1)")
+    _check(config.model.pool_grid >= 1, "model.pool_grid", "must be >= 1 (1 = global pooling)")
+    _check(t.fusion_l2 >= 0, "training.fusion_l2", "must be >= 0")
+    for modality, names in d.augment.by_modality().items():
+        bad = [n for n in names if n not in AUGMENTATIONS]
+        _check(not bad, f"data.augment.{modality}", f"unknown {bad[:1]}; known: {AUGMENTATIONS}")
     _check(0 <= config.model.dropout < 1, "model.dropout", "must be in [0, 1)")
     _check(config.model.fusion in ("log", "linear"), "model.fusion", "must be 'log' or 'linear'")
     _check(t.batch_size >= 1, "training.batch_size", "must be >= 1")
@@ -303,6 +351,9 @@ def validate(config: Config) -> None:
         _check(ratio <= t.alpha_max_ratio + 1e-9, "training.alpha",
                f"max/min is {ratio:.1f} > training.alpha_max_ratio {t.alpha_max_ratio} "
                "(uncapped weights made the old pipeline predict one class)")  # fmt: skip
+    b = config.baseline
+    _check(8 <= b.image_size <= 128, "baseline.image_size", "must be between 8 and 128")
+    _check(len(b.c_grid) >= 1 and min(b.c_grid) > 0, "baseline.c_grid", "needs values > 0")
     _check(s.workers_per_trial >= 1, "search.workers_per_trial", "must be >= 1")
     _check(s.gpus_per_worker >= 0, "search.gpus_per_worker", "must be >= 0")
     _check(s.cpus_per_worker > 0, "search.cpus_per_worker", "must be > 0")

@@ -2,9 +2,12 @@
 
     python -m jobs.validate_data DIR [--config FILE] [key=value ...]
 
-Prints patients, assessments, image sets, class mix, modality availability and every kind
-of skipped item with counts and examples. Exit 0: usable; exit 2: a fatal problem, printed
-as ``error: <message>`` (the file, line and column to fix).
+Prints patients, assessments, image sets, class mix, modality availability, how frames
+find their maps and what depth frames without a map cost (image sets, assessments), every
+kind of skipped item and every irregularity read as is, with counts and examples. Exit 0:
+usable; exit 2: a fatal problem, printed as ``error: <message>`` (the file, line and column
+to fix). ``data.duplicate_assessments=error`` makes metadata rows that repeat an assessment
+with other values fatal (default ``first``: the first row is kept, the others counted).
 """
 
 from __future__ import annotations

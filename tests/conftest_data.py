@@ -3,11 +3,13 @@
 ``write_dataset`` builds exactly the shots a test describes (tiny random frames), so a
 matching test states its scenario in a few lines. ``clone`` copies the CSVs of a dataset
 and symlinks its image folders (copying only those a test will damage), so corrupting a
-copy of the shared demo clinic costs milliseconds.
+copy of the shared demo clinic costs milliseconds. ``read_csv`` / ``edit_csv`` keep a
+file's byte-order mark and line ends (the demo's metadata CSV has both, as the clinic's).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import shutil
 import zlib
@@ -49,9 +51,11 @@ def write_dataset(root: Path, shots: list[Shot], labels: dict | None = None) -> 
         assert name is not None, shot.name
         _write_frame(root, shot, name.camera)
         for number, (dfu, box) in enumerate(sorted(shot.boxes.items()), start=1):
-            # Zero-padded text ids in the depth file, plain ints in the thermal file.
-            patient = f"{name.patient:03d}" if name.camera == "D" else name.patient
-            rows[name.camera].append([shot.name, patient, name.appt, dfu, name.debridement,
+            # Zero-padded text keys in the depth file ("003", "01"), plain ints in the thermal.
+            patient, appt = name.patient, name.appt
+            if name.camera == "D":
+                patient, appt = f"{name.patient:03d}", f"{name.appt:02d}"
+            rows[name.camera].append([shot.name, patient, appt, dfu, name.debridement,
                                       name.camera, name.angle, number, *box])  # fmt: skip
             keys.add((name.patient, name.appt, dfu))
     for camera, file in (("D", NAMES.bbox_depth_csv), ("T", NAMES.bbox_thermal_csv)):
@@ -80,24 +84,34 @@ def _write_frame(root: Path, shot: Shot, camera: str) -> None:
         )
 
 
-def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+def write_csv(
+    path: Path, header: list[str], rows: list[list], bom: bool = False, crlf: bool = False
+) -> None:
+    """UTF-8, LF line ends unless told (``bom``: a byte-order mark; ``crlf``: Windows ends)."""
+    with open(path, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as f:
+        writer = csv.writer(f, lineterminator="\r\n" if crlf else "\n")
         writer.writerow(header)
         writer.writerows(rows)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    with open(path, newline="", encoding="utf-8") as f:
+    """Header and rows as text (a byte-order mark is not part of the header)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
         records = list(csv.reader(f))
     return records[0], records[1:]
+
+
+def csv_style(path: Path) -> dict[str, bool]:
+    """``write_csv`` arguments that reproduce the file's byte-order mark and line ends."""
+    data = path.read_bytes()
+    return {"bom": data.startswith(codecs.BOM_UTF8), "crlf": b"\r\n" in data}
 
 
 def edit_csv(path: Path, line: int, column: str, value: str) -> None:
     """Set one cell; ``line`` counts like a spreadsheet (header = 1, first data row = 2)."""
     header, rows = read_csv(path)
     rows[line - 2][header.index(column)] = value
-    write_csv(path, header, rows)
+    write_csv(path, header, rows, **csv_style(path))
 
 
 def clone(src: Path, dst: Path, copy: tuple[str, ...] = ()) -> Path:

@@ -6,6 +6,7 @@ error cases call ``main`` in-process, which is the same code minus interpreter s
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,29 @@ def test_validate_good_data_prints_summary_and_exits_0(demo_dir_small):
     assert f"image sets   {found['image_sets']}" in out
     assert f"patients     {found['patients']}" in out
     for reason, skipped in found["skips"].items():
-        assert f"  {reason:18s} {skipped['count']}" in out
+        assert f"\n  {reason:25s} {skipped['count']}\n" in out
     assert "thermal_map" in out and "Traceback" not in done.stderr
+
+
+def test_validate_reports_every_planted_quirk_with_its_count(demo_dir_small, capsys):
+    """The demo plants the clinic's quirks; validate_data reports each with its count."""
+    planted = json.loads((demo_dir_small / "_oracle" / "summary.json").read_text())["planted"]
+    assert validate_data.main([str(demo_dir_small), "data.workers=1"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for reason, n in planted["skips"].items():  # skipped and counted
+        assert (f"  {reason:25s} {n}" in lines) == (n > 0), (reason, n)
+    for kind, n in planted["accepted"].items():  # read as is, counted
+        assert any(line.startswith(f"  {kind:25s} {n} (") for line in lines) == (n > 0), kind
+    maps, cost = planted["depth_maps"], planted["missing_map_cost"]
+    assert (
+        f"maps of depth frames: {maps['frames']} frames, {maps['same_name']} same name, "
+        f"0 same token only, {maps['none']} none ({maps['none_zoomed']} zoomed)"
+    ) in lines
+    (line,) = [line for line in lines if line.startswith("depth frames without a map cost")]
+    assert f" cost {cost['image_sets']} image sets (" in line
+    assert f" and {cost['assessments']} assessments " in line
+    assert f"ok: {planted['image_sets']} image sets" in out
 
 
 def test_validate_bad_cell_exits_2_with_one_error_line(demo_dir_small, tmp_path):
@@ -50,8 +72,12 @@ def test_validate_bad_cell_exits_2_with_one_error_line(demo_dir_small, tmp_path)
 
 @pytest.mark.parametrize(
     "damage, words",
-    [("folder", "Thermal_RGB"), ("override", "data.image_size"), ("config", "none.yaml"),
-     ("override after config", "data.image_size")],
+    [
+        ("folder", "Thermal_RGB"),
+        ("override", "data.image_size"),
+        ("config", "none.yaml"),
+        ("override after config", "data.image_size"),
+    ],
 )
 def test_validate_other_errors_exit_2(demo_dir_small, tmp_path, capsys, damage, words):
     root = clone(demo_dir_small, tmp_path / "d")

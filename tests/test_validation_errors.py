@@ -6,11 +6,12 @@ test damages them) and breaks one thing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
-from conftest_data import NAMES, clone, edit_csv, read_csv, write_csv
+from conftest_data import NAMES, clone, csv_style, edit_csv, read_csv, write_csv
 from PIL import Image
 
 from dfu.config import DataConfig
@@ -55,8 +56,21 @@ def line_of(path: Path, filename: str, dfu: int | None = None) -> int:
 def append_rows(path: Path, rows: list[list[str]]) -> int:
     """Append rows; returns the line of the first appended one."""
     header, old = read_csv(path)
-    write_csv(path, header, old + rows)
+    write_csv(path, header, old + rows, **csv_style(path))
     return len(old) + 2
+
+
+def one_row_per_assessment(path: Path) -> None:
+    """Drop the rows repeating an earlier row's (Patient#, Appt#, DFU#) (the demo plants a few)."""
+    header, rows = read_csv(path)
+    keys = [header.index(c) for c in schema.KEY_COLUMNS]
+    seen, kept = set(), []
+    for row in rows:
+        key = tuple(int(row[k]) for k in keys)
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    write_csv(path, header, kept, **csv_style(path))
 
 
 # --- fatal: missing pieces --------------------------------------------------------------------
@@ -142,15 +156,47 @@ def test_row_with_wrong_number_of_fields_is_fatal(demo_dir_small, tmp_path):
 # --- duplicates ---------------------------------------------------------------------------------
 
 
-def test_conflicting_duplicate_assessment_is_fatal_naming_both_lines(demo_dir_small, tmp_path):
+def test_conflicting_duplicate_assessment_keeps_the_first_row(demo_dir_small, baseline, tmp_path):
     root = clone(demo_dir_small, tmp_path / "d")
+    header, rows = read_csv(root / META)
+    keys = [tuple(int(r[header.index(c)]) for c in schema.KEY_COLUMNS) for r in rows]
+    i = next(i for i, key in enumerate(keys) if keys.count(key) == 1)
+    copy = list(rows[i])
+    copy[header.index("Age")] = "101"
+    copy[header.index("Onset (Days)")] = "9999"
+    line = append_rows(root / META, [copy])
+    data = read(root)
+    before = {s.line for s in skips_of(baseline, "conflicting_duplicate_row")}
+    (skip,) = [s for s in skips_of(data, "conflicting_duplicate_row") if s.line not in before]
+    assert (skip.file, skip.line) == (str(root.resolve() / META), line)
+    assert f"line {i + 2}," in skip.detail
+    assert "'Age'" in skip.detail and "'Onset (Days)'" in skip.detail
+    assert len(data.assessments) == len(baseline.assessments)
+    key = keys[i]
+    kept = data.assessments.set_index("assessment_id").loc[schema.assessment_id(*key)]
+    assert kept["Age"] != 101 and kept["Onset (Days)"] != 9999
+    assert len(data.image_sets) == len(baseline.image_sets)
+
+
+def test_conflicting_duplicate_assessment_is_fatal_on_request_naming_both_lines(
+    demo_dir_small, tmp_path
+):
+    strict = dataclasses.replace(CFG, duplicate_assessments="error")
+    with pytest.raises(DataError) as planted:  # the demo's own repeated rows, as the clinic's
+        read_zivot(strict, demo_dir_small, check_images=False)
+    assert planted.value.column == "Onset (Days)" and "data.duplicate_assessments" in str(
+        planted.value
+    )
+    root = clone(demo_dir_small, tmp_path / "d")
+    one_row_per_assessment(root / META)
     header, rows = read_csv(root / META)
     copy = list(rows[2])
     copy[header.index("Age")] = "101"
     line = append_rows(root / META, [copy])
-    err = fatal(root)
-    assert (err.line, err.column) == (line, "Age")
-    assert "line 4" in str(err) and f"line {line}" in str(err)
+    with pytest.raises(DataError) as err:
+        read_zivot(strict, root, check_images=False)
+    assert (err.value.line, err.value.column) == (line, "Age")
+    assert "line 4" in str(err.value) and f"line {line}" in str(err.value)
 
 
 def test_identical_duplicate_assessment_is_dropped_and_counted(demo_dir_small, baseline, tmp_path):
@@ -178,14 +224,17 @@ def test_blank_rows_are_skipped_and_counted(demo_dir_small, baseline, tmp_path):
 def test_duplicate_and_conflicting_box_rows(demo_dir_small, baseline, tmp_path):
     root = clone(demo_dir_small, tmp_path / "d")
     header, rows = read_csv(root / DEPTH)
-    same, other = list(rows[0]), list(rows[5])
+    used = [i for i, row in enumerate(rows) if in_sets(baseline, row, header)]
+    same, other = list(rows[used[0]]), list(rows[used[5]])
     other[header.index("Xmin")] = str(int(other[header.index("Xmin")]) + 1)
     first = append_rows(root / DEPTH, [same, other])
     data = read(root)
     assert [s.line for s in skips_of(data, "duplicate_box")] == [first]
-    assert sorted(s.line for s in skips_of(data, "conflicting_boxes")) == [7, first + 1]
-    assert in_sets(baseline, rows[0], header) == in_sets(data, rows[0], header)
-    assert in_sets(baseline, rows[5], header) and not in_sets(data, rows[5], header)
+    before = {s.line for s in skips_of(baseline, "conflicting_boxes")}
+    new = sorted(s.line for s in skips_of(data, "conflicting_boxes") if s.line not in before)
+    assert new == [used[5] + 2, first + 1]
+    assert in_sets(data, rows[used[0]], header)
+    assert not in_sets(data, rows[used[5]], header)
     assert len(data.image_sets) == len(baseline.image_sets) - 1
 
 
@@ -298,10 +347,11 @@ def test_bad_box_is_skipped(demo_dir_small, baseline, tmp_path, make_box, words)
 def test_box_row_disagreeing_with_its_file_name_is_skipped(demo_dir_small, baseline, tmp_path):
     root = clone(demo_dir_small, tmp_path / "d")
     header, rows = read_csv(root / DEPTH)
-    edit_csv(root / DEPTH, 3, "Appt#", "13")
+    line = next(i + 2 for i, row in enumerate(rows) if in_sets(baseline, row, header))
+    edit_csv(root / DEPTH, line, "Appt#", "13")
     data = read(root)
-    assert [s.line for s in skips_of(data, "box_key_mismatch")] == [3]
-    assert in_sets(baseline, rows[1], header) and not in_sets(data, rows[1], header)
+    assert [s.line for s in skips_of(data, "box_key_mismatch")] == [line]
+    assert not in_sets(data, rows[line - 2], header)
 
 
 def test_image_set_without_metadata_row_is_skipped(demo_dir_small, baseline, tmp_path):
@@ -336,8 +386,20 @@ def test_file_names_outside_the_grammar_are_skipped_and_counted(demo_dir_small, 
 
 def test_windows_encoded_metadata_is_read(demo_dir_small, baseline, tmp_path):
     root = clone(demo_dir_small, tmp_path / "d")
-    text = (root / META).read_text(encoding="utf-8")
+    text = (root / META).read_text(encoding="utf-8-sig")
     (root / META).write_bytes(text.encode("cp1252"))
     data = read(root)
     assert "Wound Centre Temperature (°C)" in data.assessments.columns
+    assert len(data.image_sets) == len(baseline.image_sets)
+    assert [Path(n.file).name for n in data.notes if n.kind == "not_utf8"] == [META]
+
+
+def test_text_record_ids_are_kept_as_text(demo_dir_small, baseline, tmp_path):
+    """``ID`` is a record id, not a number: the clinic's file has ``8208A`` (line 644)."""
+    root = clone(demo_dir_small, tmp_path / "d")
+    edit_csv(root / META, 6, "ID", "8208A")
+    data = read(root)
+    assert "8208A" in set(data.assessments["ID"])
+    assert all(isinstance(v, str) for v in data.assessments["ID"].dropna())
+    assert 6 in {n.line for n in data.notes if n.kind == "text_id"}
     assert len(data.image_sets) == len(baseline.image_sets)

@@ -6,12 +6,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest_data import NAMES, Shot, read_csv, write_csv, write_dataset
 
 from dfu.config import CLASSES, IMAGE_MODALITIES, DataConfig
 from dfu.data import schema
+from dfu.data.demo import load_oracle
 from dfu.data.errors import DataError
 from dfu.data.zivot import read_zivot
 
@@ -95,6 +97,43 @@ def test_zero_padded_patient_ids_are_normalised(tmp_path):
     assert (row.patient, row.appt, row.dfu, row.assessment_id) == (12, 3, 1, "P012-A03-U1")
 
 
+def test_file_name_ulcer_digit_is_not_the_ulcer(tmp_path):
+    """The clinic's ``42_P261001ADRW.png`` carries DFU# 3 (Bounding Box Number 3): the box
+    row's DFU# is the ulcer; the file name gives patient, appointment and the shot."""
+    shots = [Shot("42_P261001ADRW.png", {3: BOX}), Shot("43_P261001ATRW.png", {3: BOX})]
+    data = read_zivot(CFG, write_dataset(tmp_path, shots))
+    (row,) = data.image_sets.itertuples()
+    assert (row.assessment_id, row.dfu, row.match_step) == ("P261-A00-U3", 3, 0)
+    assert Path(row.depth_map_path).name == "42_P261001ADRW.png"
+    assert data.skips == []
+    accepted = data.summary["accepted"]["name_digit_not_dfu"]
+    assert accepted["by_file"] == {NAMES.bbox_depth_csv: 1, NAMES.bbox_thermal_csv: 1}
+
+
+def test_a_map_is_never_borrowed_from_another_frame(tmp_path):
+    """Two depth frames of one shot (same token): the one without a map of its own is not
+    cropped with the other's map. A map that has only the frame's token (another number) and
+    belongs to no frame is still the frame's map."""
+    shots = [Shot("1_P001001BDMW.png", {1: BOX}, with_map=False),
+             Shot("3_P001001BDMW.png", {1: (6, 7, 22, 24)}),
+             Shot("5_P001001BDLW.png", {1: BOX}, with_map=False),
+             Shot("2_P001001BTMW.png", {1: BOX}), Shot("6_P001001BTLW.png", {1: BOX})]  # fmt: skip
+    root = write_dataset(tmp_path, shots)
+    maps_dir = root / NAMES.depth_map_dir
+    # A map numbered unlike any frame, with frame 5's token.
+    (maps_dir / "9_P001001BDLW.png").write_bytes((maps_dir / "3_P001001BDMW.png").read_bytes())
+    data = read_zivot(CFG, root)
+    maps = {Path(r.depth_rgb_path).name: Path(r.depth_map_path).name
+            for r in data.image_sets.itertuples()}  # fmt: skip
+    assert maps == {"3_P001001BDMW.png": "3_P001001BDMW.png",
+                    "5_P001001BDLW.png": "9_P001001BDLW.png"}  # fmt: skip
+    (skip,) = [s for s in data.skips if s.reason == "missing_map"]
+    assert Path(skip.file).name == "1_P001001BDMW.png"
+    depth = data.summary["maps"]["depth"]
+    assert (depth["same_name"], depth["same_token"], depth["none"]) == (1, 1, 1)
+    assert data.summary["missing_map_cost"] == {"image_sets": 1, "assessments": 0}
+
+
 def test_image_set_without_any_thermal_view_is_skipped_and_counted(tmp_path):
     shots = [Shot("1_P001001BDMW.png", {1: BOX}), Shot("2_P001001BTMW.png", {2: BOX}),
              Shot("3_P001002BDMW.png", {2: BOX})]  # fmt: skip
@@ -110,18 +149,34 @@ def test_image_set_without_any_thermal_view_is_skipped_and_counted(tmp_path):
 
 def test_every_depth_box_is_an_image_set_or_a_counted_skip(demo, demo_dir_small):
     _, depth_rows = read_csv(demo_dir_small / NAMES.bbox_depth_csv)
-    assert len(demo.image_sets) + len(demo.skips) == len(depth_rows)
+    box_skips = [s for s in demo.skips if not s.file.endswith(NAMES.metadata_csv)]
+    assert len(demo.image_sets) + len(box_skips) == len(depth_rows)
     assert demo.image_sets["set_id"].is_unique
     assert demo.summary["image_sets"] == len(demo.image_sets)
 
 
 def test_planted_faults_are_found(demo, planted):
-    skips = demo.summary["skips"]
-    assert skips["no_metadata"]["count"] == planted["no_metadata_image_sets"]
-    assert skips["missing_map"]["count"] == planted["depth_map_missing_image_sets"]
-    steps = demo.summary["match_steps"]
+    summary = demo.summary
+    skips = {reason: found["count"] for reason, found in summary["skips"].items()}
+    assert skips == {reason: n for reason, n in planted["skips"].items() if n}
+    accepted = {kind: found["count"] for kind, found in summary["accepted"].items()}
+    assert accepted == {kind: n for kind, n in planted["accepted"].items() if n}
+    assert summary["image_sets"] == planted["image_sets"]
+    assert summary["missing_map_cost"] == planted["missing_map_cost"]
+    depth_maps = summary["maps"]["depth"]
+    assert {k: depth_maps[k] for k in planted["depth_maps"]} == planted["depth_maps"]
+    assert depth_maps["same_token"] == depth_maps["ambiguous"] == 0
+    steps = summary["match_steps"]
     for step, fault in enumerate(("angle", "zoom", "debridement"), start=1):
         assert (steps[str(step)] > 0) == (planted[f"thermal_{fault}_missing"] > 0), fault
+
+
+def test_oracle_lists_exactly_the_assessments_that_keep_an_image_set(demo, demo_dir_small):
+    signals, _ = load_oracle(demo_dir_small)
+    assert set(signals["assessment_id"]) == set(demo.image_sets["assessment_id"])
+    labels = demo.assessments.set_index("assessment_id")["label"]
+    y = signals.set_index("assessment_id")["y"]
+    assert (labels[y.index].map(CLASSES.index) == y).all()
 
 
 def test_match_step_zero_exactly_when_the_shots_own_thermal_box_exists(demo, demo_dir_small):
@@ -150,19 +205,26 @@ def test_image_sets_agree_with_files_and_metadata(demo, demo_dir_small):
     assert set(has[has].index) == set(sets["assessment_id"])
 
 
-def test_assessments_keep_every_metadata_row_with_typed_columns(demo, demo_dir_small):
-    raw = pd.read_csv(demo_dir_small / NAMES.metadata_csv)
+def test_assessments_keep_the_first_metadata_row_of_each_key_with_typed_columns(
+    demo, demo_dir_small
+):
+    raw = pd.read_csv(demo_dir_small / NAMES.metadata_csv, dtype={"ID": str})
+    first = raw.drop_duplicates(list(schema.KEY_COLUMNS), keep="first")
+    assert len(first) < len(raw)  # the demo repeats a few assessments, as the clinic's file
     meta = demo.assessments
-    assert len(meta) == len(raw) and meta["assessment_id"].is_unique
+    assert len(meta) == len(first) and meta["assessment_id"].is_unique
     for column in raw.columns:
         assert column in meta.columns, column
     assert all(meta[c].dtype == float for c in schema.NUMERIC_FEATURES if c in raw.columns)
-    for column in schema.CATEGORICAL_FEATURES:
+    for column in (*schema.CATEGORICAL_FEATURES, "ID"):
         values = meta[column].dropna()
         assert all(isinstance(v, str) for v in values), column
-    assert meta["Age"].isna().sum() == raw["Age"].isna().sum()
+    assert list(meta["ID"]) == list(first["ID"])
+    onset = "Onset (Days)"  # repeated rows differ here: the first row's value is kept
+    np.testing.assert_array_equal(meta[onset].to_numpy(), first[onset].to_numpy(dtype=float))
+    assert meta["Age"].isna().sum() == first["Age"].isna().sum()
     counts = demo.summary["classes"]["assessments"]
-    assert counts == raw[schema.LABEL_COLUMN].value_counts().reindex(CLASSES).to_dict()
+    assert counts == first[schema.LABEL_COLUMN].value_counts().reindex(CLASSES).to_dict()
 
 
 def test_summary_counts_modalities(demo):

@@ -45,7 +45,7 @@ from dfu.data.zivot import ZivotData, dataset_paths, read_zivot, worker_count
 from dfu.data.zivot_match import process_pool
 
 # Bump when the cache's content or layout changes, so old caches are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 KEY_LENGTH = 16  # hex characters of the sha256 used as directory name
 INDEX_COLUMNS = ("set_id", "assessment_id", "patient", "appt", "dfu", "label", "label_idx",
                  "match_step")  # fmt: skip

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 # --- metadata CSV --------------------------------------------------------------------
 ID_COLUMNS = ("ID", "Patient#", "Appt#", "DFU#", "Appt Days")
 KEY_COLUMNS = ("Patient#", "Appt#", "DFU#")
+# A record identifier, not a number ("8208A" occurs in the clinic's file): kept as text.
+RECORD_ID_COLUMN = "ID"
 LABEL_COLUMN = "Healing Phase Abs"
 # Derived from the label: never features.
 LEAK_COLUMNS = ("Healing Phase", "Phase Confidence (%)")

@@ -1,29 +1,37 @@
 """Read a dataset in the Zivot layout: validate it, match image sets to assessments.
 
-``read_zivot`` is the one entry point; see ../shared/docs/DATASET.md for the layout.
+``read_zivot`` is the one entry point; see ../shared/docs/DATASET.md for the layout. Every
+irregularity of the clinic's published files (DATASET.md, last section) is either read as
+is or a counted skip; only what makes the data untrustworthy as a whole stops the run.
 
 Fatal (``DataError``; the data cannot be trusted as a whole, so nothing is returned):
 - a CSV or image folder is missing (the message names the path and the config key);
 - a CSV is empty, has a repeated header name or a row with a different number of fields;
 - the metadata CSV lacks a key column, or the label column (unless ``require_labels=False``);
 - a label is empty (when labels are required) or not one of I, P, R (line and column);
-- a numeric metadata cell (``schema.NUMERIC_FEATURES``, the id and key columns) holds
-  text; key cells must be whole numbers and never empty (line and column);
-- two metadata rows for one (Patient#, Appt#, DFU#) that differ in any value other than
-  ``ID`` (both lines and the first differing column are named);
+- a numeric metadata cell (``schema.NUMERIC_FEATURES``, the key columns, ``Appt Days``)
+  holds text; key cells must be whole numbers and never empty (line and column);
+- with ``data.duplicate_assessments=error`` only: two metadata rows for one (Patient#,
+  Appt#, DFU#) that differ in a value other than ``ID`` (both lines and the first
+  differing column are named);
 - a bounding-box CSV lacks a column the reader uses (``BBOX_REQUIRED``) or holds text or
   an empty cell in one of its numeric columns (line and column).
 
 Counted skips (``Skip`` records, in ``ZivotData.skips`` and in the summary by reason):
 - ``blank_row``: a CSV row whose cells are all empty;
 - ``duplicate_row``: a metadata row identical to an earlier one (``ID`` aside): dropped;
+- ``conflicting_duplicate_row``: a metadata row repeating an earlier row's (Patient#,
+  Appt#, DFU#) with other values (the clinic's file has three, differing in ``Onset
+  (Days)``): the first row is kept (with ``data.duplicate_assessments=first``, the
+  default); the detail names both lines and every column that differs;
 - ``bad_file_name``: a file in an image folder, or a box row's ``Filename``, that does not
   follow the file-name grammar (or names the other camera);
 - ``box_key_mismatch``: a box row whose Patient#/Appt# disagree with its file name;
 - ``duplicate_box``: a box row identical to an earlier one for the same file and ulcer;
-- ``conflicting_boxes``: several different boxes for one file and ulcer (all dropped);
+- ``conflicting_boxes``: several different boxes for one file and ulcer (all dropped: which
+  one outlines the ulcer is unknown);
 - ``missing_image``: a box row whose image file is not in its folder;
-- ``missing_map`` / ``ambiguous_map``: no map, or several maps, with the frame's token;
+- ``missing_map`` / ``ambiguous_map``: no map, or several maps, for the frame (below);
 - ``corrupt_image``: a frame or map that cannot be decoded (Pillow open + load; with
   ``check_images=False`` only the header is read, so truncated files pass);
 - ``bad_box``: a box that is inverted, has zero area, or lies outside its image;
@@ -33,6 +41,31 @@ An unusable thermal view (missing file or map, corrupt, bad box) is skipped and 
 on its own row; the matching then falls back to the next thermal view, as if the box
 were absent.
 
+Read as is, counted in ``summary["accepted"]`` by kind (``Note`` records in
+``ZivotData.notes``; nothing is dropped):
+- ``byte_order_mark``, ``crlf_line_ends``, ``not_utf8``: how a CSV file is encoded (the
+  clinic's metadata CSV is UTF-8 with a BOM and CRLF line ends);
+- ``text_id``: an ``ID`` that is not a number (``8208A``): ``ID`` is a record identifier,
+  kept as text and never parsed or used;
+- ``zero_padded_key``: a box row whose Patient#/Appt# are zero-padded text ("003", "01"),
+  read as numbers (the clinic's depth box file; its thermal file has plain integers);
+- ``name_digit_not_dfu``: a box row whose file name's ulcer digit is not its ``DFU#`` (403
+  rows of the clinic's depth file, e.g. ``42_P261001ADRW.png`` with DFU# 3). The box row's
+  ``DFU#`` is the ulcer; the file name gives only patient, appointment and the shot (its
+  token, which pairs the depth frame with its thermal frame and its map).
+
+Maps. A frame's map is the map file with the frame's file name (the clinic's convention);
+failing that, the one map file with the frame's token, unless that file is named like
+another frame of the folder (then it is that frame's map). ``summary["maps"]`` counts, per
+camera, how the frames of the folder find their map. The clinic's zoomed depth frames
+(``...Z.png``) have no map: their image sets are skipped as ``missing_map`` for every
+modality combination, including those that do not use the depth map. This keeps every
+combination on the same image sets and assessments, so combinations are compared on
+paired data; on the clinic's files it costs 7.6% of the image sets and no assessment.
+``summary["missing_map_cost"]`` says what it costs on the data read: ``image_sets`` (box
+rows without a map that would otherwise have been matched) and ``assessments`` (those of
+them left without any image set).
+
 Column names, the file-name grammar and crop constants come from ``schema``.
 """
 
@@ -40,8 +73,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +84,31 @@ from dfu.config import CLASSES, IMAGE_MODALITIES, DataConfig
 from dfu.data import schema
 from dfu.data.errors import DataError, Skip
 from dfu.data.zivot_csv import BBOX_REQUIRED as BBOX_REQUIRED  # re-exported: named above
-from dfu.data.zivot_csv import read_boxes, read_metadata
-from dfu.data.zivot_match import MATCH_STEPS, Folder, build_views, match, scan_folder
+from dfu.data.zivot_csv import Note, read_boxes, read_metadata
+from dfu.data.zivot_match import (
+    MATCH_STEPS,
+    Folder,
+    build_views,
+    map_counts,
+    match,
+    missing_map_cost,
+    scan_folder,
+)
 
 SKIP_EXAMPLES = 3
+REASON_WIDTH = 25  # the longest reason, conflicting_duplicate_row
 
 
 @dataclass
 class ZivotData:
-    """What ``read_zivot`` found: complete image sets, all assessments, skips, counts."""
+    """What ``read_zivot`` found: complete image sets, all assessments, skips, counts, and
+    the irregularities read as is (``notes``)."""
 
     image_sets: pd.DataFrame
     assessments: pd.DataFrame
     skips: list[Skip]
     summary: dict[str, Any]
+    notes: list[Note] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,8 +132,9 @@ def read_zivot(
     ``label``, absolute ``<modality>_path`` per image modality, the ``depth_*`` and
     ``thermal_*`` boxes (xmin, ymin, xmax, ymax; max exclusive) and ``match_step`` (0 = the
     shot's own thermal frame, 1 = another angle, 2 = another zoom, 3 = another debridement).
-    ``assessments``: every metadata row: ids, ``label``, ``has_images``, then every CSV
-    column under its exact header (numbers as float, keys as int, text as str or None).
+    ``assessments``: one row per assessment (the first of repeated rows): ids, ``label``,
+    ``has_images``, then every CSV column under its exact header (numbers as float, keys as
+    int, text and ``ID`` as str or None).
 
     ``require_labels=False`` reads data without (or with partly empty) labels, e.g. new
     patients to predict: their ``label`` is None. ``check_images`` decodes every image
@@ -98,22 +143,28 @@ def read_zivot(
     """
     paths = dataset_paths(cfg, root)
     skips: list[Skip] = []
-    assessments = read_metadata(paths.metadata, require_labels, skips)
-    rows = {cam: read_boxes(path, cam, skips) for cam, path in paths.bbox.items()}
+    notes: list[Note] = []
+    assessments = read_metadata(
+        paths.metadata, require_labels, skips, notes, cfg.duplicate_assessments
+    )
+    rows = {cam: read_boxes(path, cam, skips, notes) for cam, path in paths.bbox.items()}
     folders = {
         m: scan_folder(paths.folders[m], schema.MODALITY_FOLDERS[m][1], skips)
         for m in IMAGE_MODALITIES
     }
     views = build_views(rows, folders, check_images, worker_count(cfg), skips)
     keys = set(zip(assessments["patient"], assessments["appt"], assessments["dfu"], strict=True))
-    image_sets = match(views["D"], views["T"], keys, paths.metadata, skips)
+    image_sets = match(views.usable["D"], views.usable["T"], keys, paths.metadata, skips)
     labels = dict(zip(assessments["assessment_id"], assessments["label"], strict=True))
     image_sets["label"] = image_sets["assessment_id"].map(labels).astype(object)
     assessments.insert(
         5, "has_images", assessments["assessment_id"].isin(image_sets["assessment_id"])
     )
-    summary = _summarise(paths.root, assessments, image_sets, folders, skips)
-    return ZivotData(image_sets, assessments, skips, summary)
+    summary = _summarise(paths.root, assessments, image_sets, folders, skips, notes)
+    summary["missing_map_cost"] = missing_map_cost(
+        views.mapless["D"], views.usable["T"], keys, image_sets
+    )
+    return ZivotData(image_sets, assessments, skips, summary, notes)
 
 
 def worker_count(cfg: DataConfig) -> int:
@@ -165,11 +216,15 @@ def _summarise(
     image_sets: pd.DataFrame,
     folders: dict[str, Folder],
     skips: list[Skip],
+    notes: list[Note],
 ) -> dict[str, Any]:
     """Counts for people and for logs; JSON-ready (str keys, plain ints)."""
     by_reason: dict[str, list[Skip]] = defaultdict(list)
     for skip in skips:
         by_reason[skip.reason].append(skip)
+    by_kind: dict[str, list[Note]] = defaultdict(list)
+    for note in notes:
+        by_kind[note.kind].append(note)
     modalities: dict[str, dict[str, int]] = {"metadata": {"assessments": len(assessments)}}
     for m in IMAGE_MODALITIES:
         used = int(image_sets[f"{m}_path"].nunique())
@@ -187,12 +242,24 @@ def _summarise(
         },
         "modalities": modalities,
         "match_steps": {str(k): int((image_sets["match_step"] == k).sum()) for k in range(4)},
+        "maps": {
+            "depth": map_counts(folders["depth_rgb"], folders["depth_map"]),
+            "thermal": map_counts(folders["thermal_rgb"], folders["thermal_map"]),
+        },
         "skips": {
             reason: {
                 "count": len(found),
                 "examples": [str(_relative(s, root)) for s in found[:SKIP_EXAMPLES]],
             }
             for reason, found in sorted(by_reason.items())
+        },
+        "accepted": {
+            kind: {
+                "count": len(found),
+                "by_file": dict(Counter(Path(n.file).name for n in found)),
+                "examples": [str(_relative(n, root)) for n in found[:SKIP_EXAMPLES]],
+            }
+            for kind, found in sorted(by_kind.items())
         },
     }
 
@@ -203,11 +270,11 @@ def _class_counts(labels: pd.Series) -> dict[str, int]:
     return {**counts, "unlabelled": unlabelled} if unlabelled else counts
 
 
-def _relative(skip: Skip, root: Path) -> Skip:
-    path = Path(skip.file)
+def _relative(item: Skip | Note, root: Path) -> Skip | Note:
+    path = Path(item.file)
     if not path.is_relative_to(root):
-        return skip
-    return dataclasses.replace(skip, file=str(path.relative_to(root)))
+        return item
+    return dataclasses.replace(item, file=str(path.relative_to(root)))
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -227,12 +294,42 @@ def format_summary(summary: dict[str, Any]) -> str:
     steps = summary["match_steps"]
     matched = (f"{steps[str(k)]} {name}" for k, name in enumerate(MATCH_STEPS))
     lines.append("thermal match: " + ", ".join(matched))
+    for camera, found in summary.get("maps", {}).items():
+        lines.append(f"maps of {camera} frames: {_map_line(found)}")
+    if "missing_map_cost" in summary:
+        lines.append(missing_map_line(summary))
     total = sum(r["count"] for r in summary["skips"].values())
     lines.append(f"skipped: {total}" + (" (nothing)" if not total else ""))
     for reason, found in summary["skips"].items():
-        lines.append(f"  {reason:18s} {found['count']}")
+        lines.append(f"  {reason:{REASON_WIDTH}s} {found['count']}")
+        lines.extend(f"      e.g. {example}" for example in found["examples"])
+    accepted = summary.get("accepted", {})
+    lines.append("read as is: " + (", ".join(accepted) if accepted else "nothing irregular"))
+    for kind, found in accepted.items():
+        files = ", ".join(f"{n} in {name}" for name, n in found["by_file"].items())
+        lines.append(f"  {kind:{REASON_WIDTH}s} {found['count']} ({files})")
         lines.extend(f"      e.g. {example}" for example in found["examples"])
     return "\n".join(lines)
+
+
+def missing_map_line(summary: dict[str, Any]) -> str:
+    """One line: what depth frames without a map cost (image sets, assessments)."""
+    cost = summary["missing_map_cost"]
+    total = summary["image_sets"] + cost["image_sets"]
+    share = 100 * cost["image_sets"] / total if total else 0.0
+    return (
+        f"depth frames without a map cost {cost['image_sets']} image sets ({share:.1f}%) and "
+        f"{cost['assessments']} assessments (skipped for every combination)"
+    )
+
+
+def _map_line(found: dict[str, int]) -> str:
+    parts = [f"{found['frames']} frames", f"{found['same_name']} same name",
+             f"{found['same_token']} same token only"]  # fmt: skip
+    if found["ambiguous"]:
+        parts.append(f"{found['ambiguous']} ambiguous")
+    parts.append(f"{found['none']} none ({found['none_zoomed']} zoomed)")
+    return ", ".join(parts)
 
 
 def _shares(counts: dict[str, int]) -> str:

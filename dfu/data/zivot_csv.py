@@ -1,12 +1,14 @@
 """Read and validate the Zivot-layout CSVs: the metadata CSV and the bounding-box CSVs.
 
 ``read_metadata`` returns one row per assessment; ``read_boxes`` returns a camera's valid,
-de-duplicated box rows. Which problems are fatal (``DataError``) and which are counted
-skips is set out in the docstring of ``dfu.data.zivot``, which calls these.
+de-duplicated box rows. Which problems are fatal (``DataError``), which are counted skips
+and which irregularities are read as is (``Note``) is set out in the docstring of
+``dfu.data.zivot``, which calls these.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections import defaultdict
@@ -26,11 +28,37 @@ from dfu.data.images import Box
 # informational (the file name is authoritative for them).
 BBOX_REQUIRED = ("Filename", "Patient#", "Appt#", "DFU#", "Xmin", "Ymin", "Xmax", "Ymax")
 BOX_COLUMNS = ("Xmin", "Ymin", "Xmax", "Ymax")
-NUMERIC_METADATA = (*schema.ID_COLUMNS, *schema.NUMERIC_FEATURES)
-TEXT_METADATA = (*schema.CATEGORICAL_FEATURES, "Healing Phase", schema.LABEL_COLUMN)
+NUMERIC_METADATA = (
+    *(c for c in schema.ID_COLUMNS if c != schema.RECORD_ID_COLUMN),
+    *schema.NUMERIC_FEATURES,
+)
+TEXT_METADATA = (
+    schema.RECORD_ID_COLUMN,
+    *schema.CATEGORICAL_FEATURES,
+    "Healing Phase",
+    schema.LABEL_COLUMN,
+)
 # Spellings of "missing" accepted in numeric cells besides an empty cell.
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "#n/a", "null", "none"})
 CAMERA_NAME = {"D": "depth", "T": "thermal"}
+# What to do with metadata rows that repeat a key with other values (data.duplicate_assessments).
+DUPLICATE_POLICIES = ("first", "error")
+# Box-file key cells written as zero-padded text ("003", "01").
+_ZERO_PADDED = r"0\d+"
+
+
+@dataclass(frozen=True)
+class Note:
+    """An irregularity read as is (nothing is dropped), counted in the summary by ``kind``."""
+
+    file: str
+    line: int | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}, line {self.line}"
+        return f"{where}: {self.kind}: {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -53,9 +81,13 @@ class BoxRow:
 # --- CSV cells -----------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, skips: list[Skip]) -> _Csv:
-    """All cells as stripped text. Blank rows are skipped (counted); ragged rows are fatal."""
-    records = list(csv.reader(io.StringIO(_decode(path), newline="")))
+def _read_csv(path: Path, skips: list[Skip], notes: list[Note]) -> _Csv:
+    """All cells as stripped text. Blank rows are skipped (counted); ragged rows are fatal.
+    A byte-order mark, CRLF line ends and a non-UTF-8 encoding are read as is (noted)."""
+    text = _decode(path, notes)
+    if "\r\n" in text:
+        notes.append(Note(str(path), None, "crlf_line_ends", "lines end in CRLF (Windows)"))
+    records = list(csv.reader(io.StringIO(text, newline="")))
     if not records or not any(cell.strip() for cell in records[0]):
         raise DataError("empty file: expected a header line", file=str(path))
     header = [h.strip() for h in records[0]]
@@ -79,14 +111,20 @@ def _read_csv(path: Path, skips: list[Skip]) -> _Csv:
     return _Csv(path, header, frame)
 
 
-def _decode(path: Path) -> str:
+def _decode(path: Path, notes: list[Note]) -> str:
     data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        notes.append(Note(str(path), None, "byte_order_mark", "UTF-8 with a byte-order mark"))
     # Excel writes UTF-8 with a BOM or Windows-1252; latin-1 decodes anything else.
     for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if encoding != "utf-8-sig":
+            notes.append(Note(str(path), None, "not_utf8", "not UTF-8: decoded as Windows-1252"))
+        return text
+    notes.append(Note(str(path), None, "not_utf8", "not UTF-8: decoded as Latin-1"))
     return data.decode("latin-1")
 
 
@@ -124,8 +162,19 @@ def _maybe_numbers(raw: pd.Series) -> pd.Series:
 # --- metadata ----------------------------------------------------------------------------
 
 
-def read_metadata(path: Path, require_labels: bool, skips: list[Skip]) -> pd.DataFrame:
-    table = _read_csv(path, skips)
+def read_metadata(
+    path: Path,
+    require_labels: bool,
+    skips: list[Skip],
+    notes: list[Note] | None = None,
+    duplicates: str = "first",
+) -> pd.DataFrame:
+    """One row per assessment. ``duplicates`` (``DUPLICATE_POLICIES``): rows repeating a key
+    with other values are counted skips after the first (``first``) or fatal (``error``)."""
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {duplicates!r}")
+    notes = [] if notes is None else notes
+    table = _read_csv(path, skips, notes)
     for column in schema.KEY_COLUMNS:
         if column not in table.header:
             raise DataError("key column missing", file=str(path), line=1, column=column)
@@ -151,8 +200,19 @@ def read_metadata(path: Path, require_labels: bool, skips: list[Skip]) -> pd.Dat
         parsed[column] = parsed[column].astype(np.int64)
     if has_labels:
         _check_labels(table, parsed, require_labels)
-    parsed = _drop_duplicate_assessments(parsed, path, skips)
+    if schema.RECORD_ID_COLUMN in table.header:
+        _note_text_ids(table, notes)
+    parsed = _drop_duplicate_assessments(parsed, path, skips, duplicates)
     return _with_ids(parsed, has_labels)
+
+
+def _note_text_ids(table: _Csv, notes: list[Note]) -> None:
+    """``ID`` is a record identifier, read as text; say which ones are not plain numbers."""
+    column = schema.RECORD_ID_COLUMN
+    ids = table.frame[column]
+    for line in ids.index[(ids != "") & ~ids.str.fullmatch(r"\d+")]:
+        detail = f"{column} {ids[line]!r} is not a number (a record id: kept as text)"
+        notes.append(Note(str(table.path), int(line), "text_id", detail))
 
 
 def _check_labels(table: _Csv, parsed: pd.DataFrame, require_labels: bool) -> None:
@@ -171,35 +231,58 @@ def _check_labels(table: _Csv, parsed: pd.DataFrame, require_labels: bool) -> No
 
 
 def _drop_duplicate_assessments(
-    parsed: pd.DataFrame, path: Path, skips: list[Skip]
+    parsed: pd.DataFrame, path: Path, skips: list[Skip], policy: str
 ) -> pd.DataFrame:
-    """One row per (Patient#, Appt#, DFU#): drop exact repeats, refuse conflicting ones."""
+    """One row per (Patient#, Appt#, DFU#): the first. Later rows are counted skips: exact
+    repeats (``ID`` aside) and, unless ``policy`` is ``error``, rows with other values."""
     keys = list(schema.KEY_COLUMNS)
     repeated = parsed[parsed.duplicated(keys, keep=False)]
     drop = []
-    compared = [c for c in parsed.columns if c != "ID"]
+    compared = [c for c in parsed.columns if c != schema.RECORD_ID_COLUMN]
     for key, group in repeated.groupby(keys, sort=False):
         first_line, first = group.index[0], group.iloc[0]
+        aid = schema.assessment_id(*key)
         for line, row in group.iloc[1:].iterrows():
+            drop.append(line)
             diff = [c for c in compared if not _same(first[c], row[c])]
-            aid = schema.assessment_id(*key)
-            if diff:
+            if not diff:
+                detail = f"assessment {aid} repeats line {first_line} exactly; dropped"
+                skips.append(Skip(str(path), int(line), "duplicate_row", detail))
+                continue
+            if policy == "error":
                 raise DataError(
                     f"assessment {aid} is also on line {first_line} with a different value "
-                    f"({first[diff[0]]!r} there, {row[diff[0]]!r} here); keep one row per "
-                    "(Patient#, Appt#, DFU#)",
+                    f"({_cell(first[diff[0]])} there, {_cell(row[diff[0]])} here); keep one "
+                    "row per (Patient#, Appt#, DFU#), or set data.duplicate_assessments=first "
+                    "to keep the first",
                     file=str(path),
                     line=int(line),
                     column=diff[0],
                 )
-            detail = f"assessment {aid} repeats line {first_line} exactly; dropped"
-            skips.append(Skip(str(path), int(line), "duplicate_row", detail))
-            drop.append(line)
+            changes = "; ".join(
+                f"{c!r} {_cell(first[c])} there, {_cell(row[c])} here" for c in diff
+            )
+            label = " (the label differs: the first row's is used)"
+            detail = (
+                f"assessment {aid} is also on line {first_line}, which is kept; this row "
+                f"differs in {len(diff)} column(s): {changes}"
+                f"{label if schema.LABEL_COLUMN in diff else ''}"
+            )
+            skips.append(Skip(str(path), int(line), "conflicting_duplicate_row", detail))
     return parsed.drop(index=drop)
 
 
 def _same(a: Any, b: Any) -> bool:
     return (pd.isna(a) and pd.isna(b)) if (pd.isna(a) or pd.isna(b)) else a == b
+
+
+def _cell(value: Any) -> str:
+    """A parsed cell as people read it: 401 (not 401.0), 'text', or empty."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "empty"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _with_ids(parsed: pd.DataFrame, has_labels: bool) -> pd.DataFrame:
@@ -223,9 +306,15 @@ def _with_ids(parsed: pd.DataFrame, has_labels: bool) -> pd.DataFrame:
 # --- bounding boxes ----------------------------------------------------------------------
 
 
-def read_boxes(path: Path, camera: str, skips: list[Skip]) -> list[BoxRow]:
-    """Valid, de-duplicated box rows of one camera's CSV (``Patient#`` may be "003" or 3)."""
-    table = _read_csv(path, skips)
+def read_boxes(
+    path: Path, camera: str, skips: list[Skip], notes: list[Note] | None = None
+) -> list[BoxRow]:
+    """Valid, de-duplicated box rows of one camera's CSV (``Patient#`` may be "003" or 3).
+
+    The ulcer of a row is its ``DFU#``; the file name gives patient, appointment and shot
+    (its ulcer digit may name another ulcer of the frame: noted, not checked)."""
+    notes = [] if notes is None else notes
+    table = _read_csv(path, skips, notes)
     for column in BBOX_REQUIRED:
         if column not in table.header:
             raise DataError(
@@ -235,13 +324,30 @@ def read_boxes(path: Path, camera: str, skips: list[Skip]) -> list[BoxRow]:
         c: _numbers(table, c, required=True, whole=c not in BOX_COLUMNS).round().astype(int)
         for c in BBOX_REQUIRED[1:]
     }
+    _note_zero_padded(table, notes)
     values = pd.DataFrame(ints).to_dict("records")
     rows = []
     for (line, filename), value in zip(table.frame["Filename"].items(), values, strict=True):
         row = _box_row(int(line), filename, value, camera, path, skips)
         if row is not None:
             rows.append(row)
+            if row.name.dfu != row.dfu:
+                detail = (
+                    f"{filename} carries ulcer digit {row.name.dfu}, the row's DFU# is "
+                    f"{row.dfu}: DFU# used"
+                )
+                notes.append(Note(str(path), row.line, "name_digit_not_dfu", detail))
     return _dedupe_boxes(rows, path, skips)
+
+
+def _note_zero_padded(table: _Csv, notes: list[Note]) -> None:
+    keys = [c for c in schema.KEY_COLUMNS if c in table.header]
+    padded = pd.DataFrame({c: table.frame[c].str.fullmatch(_ZERO_PADDED) for c in keys})
+    for line, row in padded[padded.any(axis=1)].iterrows():
+        cells = ", ".join(f"{c} {table.frame.at[line, c]!r}" for c in keys if row[c])
+        notes.append(
+            Note(str(table.path), int(line), "zero_padded_key", f"{cells} read as numbers")
+        )
 
 
 def _box_row(

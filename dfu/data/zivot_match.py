@@ -3,8 +3,9 @@
 ``scan_folder`` indexes an image folder by file name; ``build_views`` keeps the box rows
 whose frame and map exist, decode and contain the box; ``match`` pairs each usable depth
 box with a thermal view of the same ulcer at the same visit, falling back step by step
-(same shot, other angle, other zoom, other debridement). The rules for what is skipped
-and counted are set out in the docstring of ``dfu.data.zivot``, which calls these.
+(same shot, other angle, other zoom, other debridement); ``missing_map_cost`` counts what
+depth frames without a map cost. The rules for what is skipped and counted are set out in
+the docstring of ``dfu.data.zivot``, which calls these.
 """
 
 from __future__ import annotations
@@ -77,14 +78,33 @@ def scan_folder(path: Path, camera: str, skips: list[Skip]) -> Folder:
     return Folder(path, names, dict(by_token))
 
 
-def _find_map(frame: str, token: str, folder: Folder) -> Path | str:
-    """The map of a frame: same file name if present, else the one file with its token."""
-    if frame in folder.names:
-        return folder.path / frame
-    found = folder.by_token.get(token, [])
+MAP_FOUND = ("same_name", "same_token")
+
+
+def _find_map(frame: str, token: str, maps: Folder, frames: Folder) -> tuple[str, Path | None]:
+    """``(how, path)`` of a frame's map: the map with the frame's file name (``same_name``),
+    else the one map with its token (``same_token``), else ``missing_map`` or
+    ``ambiguous_map`` and None. A map named like another frame of the folder is that
+    frame's own map, never a stand-in (the clinic's own matcher cropped zoomed depth
+    frames, which have no map, with another frame's map)."""
+    if frame in maps.names:
+        return "same_name", maps.path / frame
+    found = [name for name in maps.by_token.get(token, []) if name not in frames.names]
     if len(found) == 1:
-        return folder.path / found[0]
-    return "ambiguous_map" if found else "missing_map"
+        return "same_token", maps.path / found[0]
+    return ("ambiguous_map" if found else "missing_map"), None
+
+
+def map_counts(frames: Folder, maps: Folder) -> dict[str, int]:
+    """How the frames of a folder find their map (whether or not a box row uses them)."""
+    counts = dict.fromkeys(("frames", *MAP_FOUND, "ambiguous", "none", "none_zoomed"), 0)
+    counts["frames"] = len(frames.names)
+    for filename, name in frames.names.items():
+        how, _ = _find_map(filename, name.token, maps, frames)
+        how = {"missing_map": "none", "ambiguous_map": "ambiguous"}.get(how, how)
+        counts[how] += 1
+        counts["none_zoomed"] += int(how == "none" and name.zoom == "Z")
+    return counts
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
@@ -110,18 +130,27 @@ def _inspect_all(paths: list[Path], decode: bool, workers: int) -> dict[Path, tu
 # --- views: usable boxes -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Views:
+    """Per camera: the usable boxes, and the box rows whose frame exists but has no map."""
+
+    usable: dict[str, list[_View]]
+    mapless: dict[str, list[BoxRow]]
+
+
 def build_views(
     rows: dict[str, list[BoxRow]],
     folders: dict[str, Folder],
     decode: bool,
     workers: int,
     skips: list[Skip],
-) -> dict[str, list[_View]]:
+) -> Views:
     """Per camera, the box rows whose frame and map exist, decode and contain the box."""
     located: dict[str, list[tuple[BoxRow, Path, Path]]] = {}
+    mapless: dict[str, list[BoxRow]] = {}
     needed: set[Path] = set()
     for camera, (rgb, maps) in CAMERA_MODALITIES.items():
-        located[camera] = _locate(rows[camera], folders[rgb], folders[maps], skips)
+        located[camera], mapless[camera] = _locate(rows[camera], folders[rgb], folders[maps], skips)
         needed.update(p for _, frame, map_path in located[camera] for p in (frame, map_path))
     sizes = _inspect_all(sorted(needed), decode, workers)
     views: dict[str, list[_View]] = {}
@@ -132,27 +161,37 @@ def build_views(
             for row, frame, map_path in found
             if _usable(row, frame, map_path, map_modality, sizes, skips)
         ]
-    return views
+    return Views(views, mapless)
 
 
 def _locate(
     rows: list[BoxRow], frames: Folder, maps: Folder, skips: list[Skip]
-) -> list[tuple[BoxRow, Path, Path]]:
-    """Box rows whose frame is in its folder and whose map is found by token."""
-    found = []
+) -> tuple[list[tuple[BoxRow, Path, Path]], list[BoxRow]]:
+    """Box rows whose frame is in its folder and whose map is found; and those without map."""
+    found, mapless = [], []
     for row in rows:
         if row.filename not in frames.names:
             detail = f"{frames.path.name}/{row.filename} does not exist"
             skips.append(Skip(row.source, row.line, "missing_image", detail))
             continue
-        map_path = _find_map(row.filename, row.name.token, maps)
-        if isinstance(map_path, str):  # the reason it was not found
-            what = "no file" if map_path == "missing_map" else "several files"
-            detail = f"{what} with token {row.name.token} in {maps.path.name}"
-            skips.append(Skip(str(frames.path / row.filename), None, map_path, detail))
+        how, map_path = _find_map(row.filename, row.name.token, maps, frames)
+        if map_path is None:  # ``how`` is the reason
+            if how == "missing_map":
+                mapless.append(row)
+            others = maps.by_token.get(row.name.token, [])
+            detail = (
+                f"several files with token {row.name.token} in {maps.path.name}"
+                if how == "ambiguous_map"
+                else f"no file named {row.filename} in {maps.path.name}; "
+                f"{', '.join(others)} with its token is another frame's map"
+                if others
+                else f"no file named {row.filename} or with token {row.name.token} "
+                f"in {maps.path.name}"
+            )
+            skips.append(Skip(str(frames.path / row.filename), None, how, detail))
             continue
         found.append((row, frames.path / row.filename, map_path))
-    return found
+    return found, mapless
 
 
 def _usable(
@@ -230,9 +269,7 @@ def match(
     skips: list[Skip],
 ) -> pd.DataFrame:
     """One image set per usable depth box with a metadata row and a thermal view."""
-    pool: dict[tuple[int, int, int], list[_View]] = defaultdict(list)
-    for view in sorted(thermal, key=lambda v: v.sort_key):
-        pool[_ulcer(view)].append(view)
+    pool = _thermal_pool(thermal)
     rows = []
     for view in sorted(depth, key=lambda v: (_ulcer(v), v.sort_key)):
         aid = schema.assessment_id(*_ulcer(view))
@@ -246,7 +283,7 @@ def match(
                 )
             )
             continue
-        found = _find_thermal(view, pool.get(_ulcer(view), []))
+        found = _find_thermal(view.name, pool.get(_ulcer(view), []))
         if found is None:
             skips.append(
                 Skip(
@@ -261,15 +298,42 @@ def match(
     return pd.DataFrame(rows, columns=list(IMAGE_SET_COLUMNS))
 
 
-def _ulcer(view: _View) -> tuple[int, int, int]:
+def missing_map_cost(
+    mapless: list[BoxRow],
+    thermal: list[_View],
+    keys: set[tuple[int, int, int]],
+    image_sets: pd.DataFrame,
+) -> dict[str, int]:
+    """What depth frames without a map cost: ``image_sets``, their box rows that would
+    otherwise have been matched (a metadata row and a thermal view exist; the frame itself
+    is not decoded), and ``assessments``, those of them left without any image set."""
+    pool = _thermal_pool(thermal)
+    lost = [
+        schema.assessment_id(*_ulcer(row))
+        for row in mapless
+        if _ulcer(row) in keys and _find_thermal(row.name, pool.get(_ulcer(row), []))
+    ]
+    kept = set(image_sets["assessment_id"])
+    return {"image_sets": len(lost), "assessments": len(set(lost) - kept)}
+
+
+def _thermal_pool(thermal: list[_View]) -> dict[tuple[int, int, int], list[_View]]:
+    pool: dict[tuple[int, int, int], list[_View]] = defaultdict(list)
+    for view in sorted(thermal, key=lambda v: v.sort_key):
+        pool[_ulcer(view)].append(view)
+    return pool
+
+
+def _ulcer(view: _View | BoxRow) -> tuple[int, int, int]:
+    """(patient, appt, ulcer): the ulcer is the box row's DFU#, not the file name's digit."""
     return view.name.patient, view.name.appt, view.dfu
 
 
-def _find_thermal(depth: _View, candidates: list[_View]) -> tuple[_View, int] | None:
+def _find_thermal(depth: schema.ImageName, candidates: list[_View]) -> tuple[_View, int] | None:
     """The first candidate (sorted by token) at the strictest step that has one."""
     for step, test in enumerate(_STEP_TESTS):
         for view in candidates:
-            if test(depth.name, view.name):
+            if test(depth, view.name):
                 return view, step
     return None
 

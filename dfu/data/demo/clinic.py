@@ -30,12 +30,15 @@ _PAIN_TYPES = ["Burning", "Stabbing", "Throbbing", "Aching", "Tingling", "0"]
 _DRESSINGS = ["Foam", "Alginate", "Hydrogel", "Silver", "Gauze", "Honey"]
 
 
-def simulate_clinic(n_patients: int, rng: np.random.Generator) -> pd.DataFrame:
-    """One row per assessment: ids, label, latent signals, and per-patient/ulcer context."""
+def simulate_clinic(
+    n_patients: int, rng: np.random.Generator, visits: tuple[int, int] = (2, 8)
+) -> pd.DataFrame:
+    """One row per assessment: ids, label, latent signals, and per-patient/ulcer context.
+    ``visits``: a patient's number of visits is drawn uniformly from [low, high)."""
     rows = []
     for patient in range(1, n_patients + 1):
         n_ulcers = rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])
-        n_visits = int(rng.integers(2, 8))
+        n_visits = int(rng.integers(*visits))
         days = np.concatenate([[0], np.cumsum(rng.integers(7, 35, size=n_visits - 1))])
         side = rng.choice(["Left", "Right"])
         for dfu in range(1, n_ulcers + 1):

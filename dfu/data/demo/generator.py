@@ -1,10 +1,23 @@
-"""``make_demo``: write a synthetic clinic in exactly the Zivot layout, with its oracle."""
+"""``make_demo``: write a synthetic clinic in exactly the Zivot layout, with its oracle.
+
+The files carry every irregularity of the clinic's published files (DATASET.md, last
+section), so the demo exercises the reader as real data does: the metadata CSV is UTF-8
+with a byte-order mark and CRLF line ends, a few ``ID``s are not numbers (``50A``), a few
+assessments are on two rows that differ in ``Onset (Days)``; the depth box file has
+zero-padded keys, the thermal one plain integers; multi-ulcer frames are named after one
+ulcer (the other ulcers' rows carry the truth in ``DFU#``); zoomed depth frames have no
+map; maps carry their frame's file name; a few frames have two boxes for one ulcer. Each
+planted irregularity is counted in the oracle summary's ``planted`` (as the reader's
+summary will count it), and the oracle lists exactly the assessments that keep an image
+set.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -18,41 +31,53 @@ from dfu.data.demo import layout, render
 from dfu.data.demo.clinic import metadata_table, simulate_clinic
 from dfu.data.demo.oracle import SIGNAL_COLUMNS, write_oracle
 
-# Demo frames are smaller than the real cameras' (boxes scale with them).
-DEFAULT_FRAME_SCALE = 0.25
+# ``demo``: small frames (boxes scale with them), quick to write and to train on.
+# ``clinic``: the clinic's size (268 patients, ~950 assessments, ~2,900 image sets; the
+# clinic has 890 and ~2,860) at the real cameras' frame sizes, for timing and memory checks.
+PRESETS: dict[str, dict] = {
+    "demo": {"patients": 60, "seed": 0, "frame_scale": 0.25, "visits": (2, 8),
+             "shots": layout.DEMO_SHOTS},
+    "clinic": {"patients": 268, "seed": 0, "frame_scale": 1.0, "visits": (1, 5),
+               "shots": {"after": 0.45, "angles": (0.25, 0.4, 0.35), "zoom": 0.08}},
+}  # fmt: skip
+DEFAULT_FRAME_SCALE = PRESETS["demo"]["frame_scale"]
+# The clinic's file has three assessments on two rows each (401/408, 447/454, 730/786).
+CONFLICTING_DUPLICATES = 3
+TEXT_ID_EVERY = 50  # every 50th ID gets a letter, like the clinic's "8208A"
+THERMAL_FAULTS = ("thermal_angle_missing", "thermal_zoom_missing", "thermal_debridement_missing")
 
 
 def make_demo(
     out: str | Path,
-    patients: int = 60,
-    seed: int = 0,
-    frame_scale: float = DEFAULT_FRAME_SCALE,
+    patients: int | None = None,
+    seed: int | None = None,
+    frame_scale: float | None = None,
     workers: int = 0,
     progress: bool = False,
+    preset: str = "demo",
 ) -> dict:
-    """Write the demo dataset to ``out``; returns the oracle summary (also in ``_oracle/``)."""
+    """Write the demo dataset to ``out``; returns the oracle summary (also in ``_oracle/``).
+    ``preset`` (``PRESETS``) sets the size; ``patients``, ``seed``, ``frame_scale`` override it."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; one of {', '.join(PRESETS)}")
+    given = {"patients": patients, "seed": seed, "frame_scale": frame_scale}
+    settings = {**PRESETS[preset], **{k: v for k, v in given.items() if v is not None}}
+    seed, frame_scale = settings["seed"], settings["frame_scale"]
     out = Path(out)
     names = DataConfig()
     rng = np.random.default_rng(seed)
-    clinic = simulate_clinic(patients, rng)
+    clinic = simulate_clinic(settings["patients"], rng, settings["visits"])
     clinic["assessment_id"] = [
         schema.assessment_id(p, a, d) for p, a, d in clinic[["patient", "appt", "dfu"]].to_numpy()
     ]
     meta = metadata_table(clinic, rng)
-    frames = layout.plan_frames(clinic, frame_scale, rng)
-    planted = layout.plant_faults(frames, rng)
+    frames = layout.plan_frames(clinic, frame_scale, rng, settings["shots"])
+    faults = layout.plant_faults(frames, rng)
     # One assessment loses its metadata row: its image sets must be skipped and counted.
     orphan = clinic.iloc[int(rng.integers(len(clinic)))]
-    keep = ~((meta["Patient#"] == orphan["patient"]) & (meta["Appt#"] == orphan["appt"])
-             & (meta["DFU#"] == orphan["dfu"]))  # fmt: skip
-    meta = meta[keep]
-    planted["no_metadata_image_sets"] = sum(
-        (f.patient, f.appt) == (orphan["patient"], orphan["appt"])
-        and int(orphan["dfu"]) in f.ulcers
-        and not f.depth_map_missing
-        for f in frames
-    )
-    planted["depth_map_missing_image_sets"] = planted.pop("depth_map_missing")
+    orphan_key = (int(orphan["patient"]), int(orphan["appt"]), int(orphan["dfu"]))
+    meta = meta[[tuple(k) != orphan_key for k in meta[list(schema.KEY_COLUMNS)].to_numpy()]]
+    meta, duplicates = _plant_metadata_quirks(meta, rng)
 
     for sub in (
         names.depth_rgb_dir,
@@ -61,40 +86,102 @@ def make_demo(
         names.thermal_map_dir,
     ):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    meta.to_csv(out / names.metadata_csv, index=False)
-    _write_bbox_csvs(out, names, frames)
+    # As the clinic's file: UTF-8 with a byte-order mark, Windows line ends.
+    meta.to_csv(out / names.metadata_csv, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    box_quirks = _write_bbox_csvs(out, names, frames)
     _render_all(out, names, clinic, frames, seed, frame_scale, workers, progress)
 
-    seen = _assessments_with_images(frames) - {orphan["assessment_id"]}
+    planted, seen = _planted(frames, faults, orphan_key, meta, duplicates, box_quirks)
     signals = clinic[clinic["assessment_id"].isin(seen)][["assessment_id", "y", *SIGNAL_COLUMNS]]
     prior = np.bincount(clinic["y"], minlength=len(CLASSES)) / len(clinic)
     return write_oracle(out, signals.reset_index(drop=True), prior, planted)
 
 
-def _assessments_with_images(frames: list[layout.Frame]) -> set[str]:
-    return {
-        schema.assessment_id(f.patient, f.appt, d)
-        for f in frames
-        if not f.depth_map_missing
-        for d in f.ulcers
+def _plant_metadata_quirks(
+    meta: pd.DataFrame, rng: np.random.Generator
+) -> tuple[pd.DataFrame, int]:
+    """Text IDs, and a few assessments repeated a few lines later with another onset."""
+    meta = meta.reset_index(drop=True)
+    ids = [int(i) for i in meta["ID"]]
+    meta["ID"] = [f"{i}A" if i % TEXT_ID_EVERY == 0 else str(i) for i in ids]
+    onset = "Onset (Days)"
+    candidates = np.flatnonzero(meta[onset].notna().to_numpy())
+    chosen = sorted(rng.choice(candidates, size=min(CONFLICTING_DUPLICATES, len(candidates)),
+                               replace=False), reverse=True)  # fmt: skip
+    rows = meta.to_dict("records")
+    for i in chosen:
+        copy = dict(rows[i])
+        copy[onset] = float(copy[onset]) + int(rng.integers(1, 60))
+        rows.insert(min(i + 7, len(rows)), copy)
+    return pd.DataFrame(rows, columns=meta.columns), len(chosen)
+
+
+def _planted(frames, faults, orphan_key, meta, duplicates, box_quirks) -> tuple[dict, set]:
+    """Every planted irregularity, counted as the reader's summary counts it; and the
+    assessments that keep an image set (every usable depth box finds a thermal view)."""
+    usable, mapless = [], []
+    for f in frames:
+        usable += [(f.patient, f.appt, d) for d in f.usable_depth_ulcers()]
+        if not f.has_depth_map:
+            mapless += [(f.patient, f.appt, d) for d in f.ulcers]
+    matched = [k for k in usable if k != orphan_key]
+    seen = {schema.assessment_id(*k) for k in matched}
+    lost = [schema.assessment_id(*k) for k in mapless if k != orphan_key]
+    depth_frames = len(frames)
+    without_map = [f for f in frames if not f.has_depth_map]
+    planted = {
+        **{k: faults[k] for k in THERMAL_FAULTS},
+        "image_sets": len(matched),
+        "skips": {
+            "missing_map": len(mapless),
+            "no_metadata": len(usable) - len(matched),
+            "conflicting_boxes": 2 * faults["conflicting_box_frames"],
+            "conflicting_duplicate_row": duplicates,
+        },
+        "accepted": {
+            "byte_order_mark": 1,
+            "crlf_line_ends": 1,
+            "text_id": int((~meta["ID"].str.fullmatch(r"\d+")).sum()),
+            **box_quirks,
+        },
+        "depth_maps": {
+            "frames": depth_frames,
+            "same_name": depth_frames - len(without_map),
+            "none": len(without_map),
+            "none_zoomed": sum(f.zoom == "Z" for f in without_map),
+        },
+        "missing_map_cost": {"image_sets": len(lost), "assessments": len(set(lost) - seen)},
     }
+    return planted, seen
 
 
-def _write_bbox_csvs(out: Path, names: DataConfig, frames: list[layout.Frame]) -> None:
+def _write_bbox_csvs(out: Path, names: DataConfig, frames: list[layout.Frame]) -> dict[str, int]:
+    """Both box CSVs; returns the counts of the irregularities written into them."""
     rows = {"D": [], "T": []}
+    counts = {"zero_padded_key": 0, "name_digit_not_dfu": 0}
     for f in frames:
         for camera, boxes in (("D", f.depth_boxes), ("T", f.thermal_boxes)):
             if camera == "T" and f.thermal_missing:
                 continue
-            for number, (dfu, box) in enumerate(zip(f.ulcers, boxes, strict=False), start=1):
-                # The clinic's depth file has zero-padded text patient ids, the thermal file ints.
-                patient = f"{f.patient:03d}" if camera == "D" else f.patient
-                rows[camera].append([f.name(camera), patient, f.appt, dfu, f.debridement,
+            written = list(zip(f.ulcers, boxes, strict=True))
+            if camera == "D" and f.extra_depth_box:
+                written.append((f.ulcers[0], f.extra_depth_box))  # same ulcer, same number
+            for dfu, box in written:
+                number = f.ulcers.index(dfu) + 1
+                # The clinic's depth file has zero-padded text keys ("003", "01"), the thermal
+                # file plain integers.
+                patient, appt = f.patient, f.appt
+                if camera == "D":
+                    patient, appt = f"{f.patient:03d}", f"{f.appt:02d}"
+                    counts["zero_padded_key"] += f.patient < 100 or f.appt < 10
+                counts["name_digit_not_dfu"] += dfu != f.dfu
+                rows[camera].append([f.name(camera), patient, appt, dfu, f.debridement,
                                      camera, f.angle, number, *box])  # fmt: skip
     for camera, filename in (("D", names.bbox_depth_csv), ("T", names.bbox_thermal_csv)):
         pd.DataFrame(rows[camera], columns=list(schema.BBOX_COLUMNS)).to_csv(
             out / filename, index=False
         )
+    return counts
 
 
 def _render_all(out, names, clinic, frames, seed, frame_scale, workers, progress) -> None:
@@ -133,7 +220,7 @@ def _render_frame(job) -> None:
     ]
     _save(render.render_rgb((dh, dw), depth_ulcers, skin, lighting, rng),
           out / names.depth_rgb_dir / frame.name("D"))  # fmt: skip
-    if not frame.depth_map_missing:
+    if frame.has_depth_map:
         _save(render.render_depth_map((dh, dw), depth_ulcers, tilt, rng),
               out / names.depth_map_dir / frame.name("D"))  # fmt: skip
     if frame.thermal_missing:
@@ -149,4 +236,6 @@ def _render_frame(job) -> None:
 
 
 def _save(image: np.ndarray, path: Path) -> None:
-    Image.fromarray(image).save(path, compress_level=1)
+    # Fast deflate with run-length matching: flat rows cost next to nothing (PNG's own row
+    # filters turn them into runs), so full-size frames stay small and quick to write.
+    Image.fromarray(image).save(path, compress_level=1, compress_type=zlib.Z_RLE)

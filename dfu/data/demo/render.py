@@ -3,7 +3,9 @@
 RGB frames show the wound-bed colour (``appearance``); the depth map shows a crater whose
 depth follows ``crater``; the thermal map shows a hot spot whose amplitude follows
 ``heat``. Nuisance: skin tone, lighting, position, size, tilt, sensor noise. Maps are
-false-coloured with viridis, as the clinic's exports are.
+false-coloured with viridis, as the clinic's exports are. Away from the ulcers the skin
+varies along the width only (every row alike) and carries no noise, so frames at the real
+cameras' size compress to a few tens of kB and are quick to draw and write.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ _VIRIDIS = (colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np
 _WOUND_PATH = np.array([[205, 175, 90], [175, 45, 45], [235, 160, 165]], dtype=float)
 # How much of each latent survives into one image (the rest is per-image noise).
 RENDER_NOISE = 0.15
+# Pixel noise is drawn where the squared normalised radius is below this (the ulcer fills
+# radius 1): the ulcer and a rim of skin around it.
+NOISY_R2 = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,41 +64,61 @@ def _radius2(window: tuple[slice, slice], box: tuple[int, int, int, int]) -> np.
 
 def render_rgb(shape, ulcers, skin, lighting, rng) -> np.ndarray:
     h, w = shape
-    ramp = np.linspace(0.92, 1.08, w, dtype=np.float32)[None, :, None]
-    img = np.broadcast_to(np.asarray(skin, np.float32) * lighting, (h, w, 3)) * ramp
+    ramp = np.linspace(0.92, 1.08, w, dtype=np.float32)[:, None]
+    row = np.clip(np.asarray(skin, np.float32) * lighting * ramp, 0, 255).astype(np.uint8)
+    img = np.repeat(row[None], h, axis=0)  # smooth and flat away from the ulcers
     for u in ulcers:
         win = _window(shape, u.box)
         colour = wound_colour(u.appearance + rng.normal(0, RENDER_NOISE)) * lighting
-        inside = (_radius2(win, u.box) < 1.0)[..., None]
-        patch = np.where(inside, colour[None, None, :].astype(np.float32), img[win])
-        # Mild sensor noise near the ulcer; the smooth rest of the frame keeps PNGs small.
-        img[win] = patch + rng.integers(-4, 5, size=patch.shape, dtype=np.int16)
-    return np.clip(img, 0, 255).astype(np.uint8)
+        r2 = _radius2(win, u.box)[..., None]
+        patch = np.where(r2 < 1.0, colour[None, None, :].astype(np.float32), img[win])
+        # Mild sensor noise on and around the ulcer only: detail where crops look, and a
+        # flat rest of the frame that keeps full-size PNGs small and quick to write.
+        noise = rng.integers(-4, 5, size=patch.shape, dtype=np.int16) * (r2 < NOISY_R2)
+        img[win] = np.clip(patch + noise, 0, 255).astype(np.uint8)
+    return img
 
 
 def render_depth_map(shape, ulcers, tilt, rng) -> np.ndarray:
     h, w = shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    depth = 0.35 + tilt * (xx / w - 0.5) + 0.05 * (yy / h)
+    x = np.arange(w, dtype=np.float32) / w
+    plane = (0.375 + tilt * (x - 0.5)).astype(np.float32)  # the skin: a tilted plane
+    depth = np.repeat(plane[None], h, axis=0)
+    windows = []
     for u in ulcers:
         win = _window(shape, u.box)
         amplitude = np.clip(0.3 + 0.1 * (u.crater + rng.normal(0, RENDER_NOISE)), 0.02, 0.6)
-        bowl = amplitude * np.clip(1.0 - _radius2(win, u.box), 0.0, None)
-        depth[win] += bowl + rng.uniform(-0.01, 0.01, size=bowl.shape)
-    return _false_colour(depth)
+        r2 = _radius2(win, u.box)
+        bowl = amplitude * np.clip(1.0 - r2, 0.0, None)
+        depth[win] += bowl + rng.uniform(-0.01, 0.01, size=bowl.shape) * (r2 < NOISY_R2)
+        windows.append(win)
+    return _false_colour_windows(depth, plane, windows)
 
 
 def render_thermal_map(shape, ulcers, base, rng) -> np.ndarray:
     h, w = shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float32)
-    temp = base + 0.08 * np.sin(xx / w * 3.0 + base * 10) * (yy / h)
+    x = np.arange(w, dtype=np.float32) / w
+    skin = (base + 0.04 * np.sin(x * 3.0 + base * 10)).astype(np.float32)
+    temp = np.repeat(skin[None], h, axis=0)
+    windows = []
     for u in ulcers:
         win = _window(shape, u.box)
         amplitude = np.clip(0.3 + 0.1 * (u.heat + rng.normal(0, RENDER_NOISE)), 0.02, 0.6)
         # Heat spreads into the peri-ulcer skin: a wide spot, visible in the map's wide crop.
-        spot = amplitude * np.exp(-_radius2(win, u.box) / 4.0)
-        temp[win] += spot + rng.uniform(-0.01, 0.01, size=spot.shape)
-    return _false_colour(temp)
+        r2 = _radius2(win, u.box)
+        spot = amplitude * np.exp(-r2 / 4.0)
+        temp[win] += spot + rng.uniform(-0.01, 0.01, size=spot.shape) * (r2 < NOISY_R2)
+        windows.append(win)
+    return _false_colour_windows(temp, skin, windows)
+
+
+def _false_colour_windows(values: np.ndarray, row: np.ndarray, windows: list) -> np.ndarray:
+    """``_false_colour(values)`` for a map equal to ``row`` on every line outside
+    ``windows``: colour one row, repeat it, colour the windows (quick at full size)."""
+    image = np.repeat(_false_colour(row)[None], len(values), axis=0)
+    for win in windows:
+        image[win] = _false_colour(values[win])
+    return image
 
 
 def _false_colour(values: np.ndarray) -> np.ndarray:
