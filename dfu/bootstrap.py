@@ -82,9 +82,11 @@ class Difference:
     low: float
     high: float
     above_zero: float  # fraction of resamples with a difference > 0
+    n: int = 0  # rows compared (the rows both sides scored)
 
     def to_dict(self) -> dict:
-        return {k: finite_or_none(v) for k, v in vars(self).items()}
+        out = {k: finite_or_none(v) for k, v in vars(self).items() if k != "n"}
+        return {**out, "n": self.n}
 
 
 def finite_or_none(value: float) -> float | None:
@@ -144,14 +146,16 @@ class PatientBootstrap:
 
     def difference(self, rows_a: tuple, rows_b: tuple, score: str = "kappa") -> Difference:
         """Paired difference a - b of ``score``; each of rows_a / rows_b is
-        (patients, y_true, y_pred) over the *same* assessments."""
+        (patients, y_true, y_pred) over the *same* assessments, in the same order."""
+        if len(rows_a[0]) != len(rows_b[0]):
+            raise ValueError(f"paired rows differ in number: {len(rows_a[0])} vs {len(rows_b[0])}")
         full_a, samples_a = self.samples(*rows_a)
         full_b, samples_b = self.samples(*rows_b)
         diff = samples_a[score] - samples_b[score]
         low, high = interval(diff)
         valid = np.isfinite(diff)
         above = float((diff[valid] > 0).mean()) if valid.any() else float("nan")
-        return Difference(float(full_a[score] - full_b[score]), low, high, above)
+        return Difference(float(full_a[score] - full_b[score]), low, high, above, len(rows_a[0]))
 
 
 def _estimate(value, samples: np.ndarray) -> Estimate:

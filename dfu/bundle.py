@@ -44,8 +44,9 @@ from dfu.folds import split_fold
 from dfu.metadata_model import fit_metadata_model
 from dfu.metrics import PROBA_COLUMNS
 from dfu.report_data import configured_folds
-from dfu.results import read_trials, summarise
+from dfu.results import RunError, read_trials
 from dfu.run_layout import RunLayout
+from dfu.selection import choose, most_chosen
 from dfu.trial_output import MODEL_WEIGHTS_FILE, TRIAL_FILE
 
 BUNDLE_FILE = "bundle.json"
@@ -56,19 +57,21 @@ ID_COLUMNS = ["set_id", "assessment_id", "patient", "appt", "dfu"]
 
 
 def best_combo(layout: RunLayout, cfg: Config) -> str:
-    """The combination with the highest mean assessment kappa over folds (summary.csv's first).
+    """The combination inner validation chose in most outer folds (``dfu.selection``; ties:
+    the better mean inner-val kappa). Never chosen on test scores.
 
-    The ensemble is not a candidate: it is several models, not one combination's."""
+    Candidates are the configured combinations: not the ensemble (several models, not one
+    combination's), not a linear baseline."""
     names = [combo_name(c) for c in parse_combinations(cfg.search.combinations)]
     results = read_trials(layout, configured_folds(cfg), names)
     if results.empty:
-        raise ValueError(f"{layout.root}: no finished trial to choose from")
-    return summarise(results)["combo"].iloc[0]
+        raise RunError(f"{layout.root}: no finished trial to choose from")
+    return most_chosen(choose(results, names), results)
 
 
 def save_bundle(run_dir: str | Path, combo: str | None = None,
                 out_dir: str | Path | None = None) -> Path:  # fmt: skip
-    """Pack ``combo`` (default: the best by mean assessment kappa) of a run into ``out_dir``
+    """Pack ``combo`` (default: ``best_combo``, chosen on inner validation) of a run into ``out_dir``
     (default ``<run>/bundle``); returns the bundle folder. ValueError names what is missing."""
     layout = RunLayout(Path(run_dir).expanduser().resolve())
     cfg = load_config(layout.config)
@@ -206,7 +209,7 @@ class Bundle:
         from dfu.models import combo_model
 
         cfg = self.cfg
-        return combo_model(self.combo, cfg.model, cfg.data.image_size, cfg.training.augment)
+        return combo_model(self.combo, cfg.model, cfg.data.image_size)
 
 
 def load_bundle(path: str | Path) -> Bundle:

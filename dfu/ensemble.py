@@ -1,7 +1,8 @@
 """The ensemble: the plain average of the probabilities of every combination with metadata.
 
 Fixed in advance, so it is as honest as any single combination: its members are *all*
-the run's combinations that contain metadata (image-only ones never), each with the same
+the run's combinations that contain metadata (image-only ones and the linear baselines
+never), each with the same
 weight, and it is made in the folds where every member finished. Nothing is chosen by
 looking at an outer test fold: not the members, not the weights; the average reads only
 the members' probabilities, never a test label (``y_true`` is carried along for scoring,
@@ -20,7 +21,7 @@ import pandas as pd
 
 from dfu.combos import has_metadata, parse_combo
 from dfu.metrics import PROBA_COLUMNS, score_predictions
-from dfu.results import read_json
+from dfu.results import is_baseline, read_json
 from dfu.run_layout import RunLayout
 from dfu.trial_output import PREDICTIONS_FILE, TRIAL_FILE, predictions_frame, write_trial
 
@@ -30,8 +31,10 @@ MIN_MEMBERS = 2  # an "ensemble" of one combination is that combination
 
 
 def ensemble_members(combos) -> list[str]:
-    """The metadata-containing combinations among ``combos`` (names), in the given order."""
-    return [c for c in combos if c != ENSEMBLE and has_metadata(parse_combo(c))]
+    """The metadata-containing combinations among ``combos`` (names), in the given order;
+    never a linear baseline (``linear(m)``, a yardstick, not a combination)."""
+    return [c for c in combos
+            if c != ENSEMBLE and not is_baseline(c) and has_metadata(parse_combo(c))]  # fmt: skip
 
 
 def ensemble_dir(layout: RunLayout, fold: int) -> Path:

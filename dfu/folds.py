@@ -19,6 +19,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 from dfu.config import CLASSES, FoldConfig
 
 
+class FoldError(ValueError):
+    """These data cannot form these folds (too few patients for the folds asked, a class
+    missing from a part, a stale manifest): the user changes the fold settings or the data."""
+
+
 @dataclass
 class FoldSplit:
     """Assessment ids of one outer fold: inner-train, inner-val and the outer test part."""
@@ -45,7 +50,7 @@ def encode_labels(labels: pd.Series | list) -> np.ndarray:
     codes = pd.Series(labels).map({c: i for i, c in enumerate(CLASSES)})
     if codes.isna().any():
         bad = pd.Series(labels)[codes.isna().to_numpy()].iloc[0]
-        raise ValueError(f"label {bad!r} is not one of {', '.join(CLASSES)}")
+        raise FoldError(f"label {bad!r} is not one of {', '.join(CLASSES)}")
     return codes.to_numpy(dtype=int)
 
 
@@ -53,7 +58,7 @@ def labelled(assessments: pd.DataFrame) -> pd.DataFrame:
     """Labelled rows, in a fixed order so splits do not depend on the input row order."""
     duplicated = assessments["assessment_id"].duplicated()
     if duplicated.any():
-        raise ValueError(f"assessment {assessments['assessment_id'][duplicated].iloc[0]!r} twice")
+        raise FoldError(f"assessment {assessments['assessment_id'][duplicated].iloc[0]!r} twice")
     rows = assessments[assessments["label"].notna()]
     return rows.sort_values("assessment_id", kind="stable").reset_index(drop=True)
 
@@ -63,7 +68,7 @@ def make_fold_manifest(assessments: pd.DataFrame, n_folds: int, seed: int) -> pd
     rows = labelled(assessments)
     n_patients = rows["patient"].nunique()
     if n_patients < n_folds:
-        raise ValueError(
+        raise FoldError(
             f"{n_patients} labelled patients cannot fill {n_folds} patient-grouped folds"
         )
     _require_classes(rows, "the labelled assessments")
@@ -76,7 +81,7 @@ def make_fold_manifest(assessments: pd.DataFrame, n_folds: int, seed: int) -> pd
     manifest = manifest.astype(int).sort_values("patient", ignore_index=True)
     for k in range(n_folds):
         if not (manifest["fold"] == k).any():
-            raise ValueError(f"fold {k}: no patient assigned; use fewer folds")
+            raise FoldError(f"fold {k}: no patient assigned; use fewer folds")
         train_patients = manifest.loc[manifest["fold"] != k, "patient"]
         _require_classes(rows[rows["patient"].isin(train_patients)], f"fold {k}: outer training")
     return manifest
@@ -92,7 +97,7 @@ def save_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
 def load_manifest(path: str | Path) -> pd.DataFrame:
     manifest = pd.read_csv(path, dtype={"patient": int, "fold": int})
     if list(manifest.columns) != ["patient", "fold"] or manifest["patient"].duplicated().any():
-        raise ValueError(f"{path}: expected columns patient,fold with one row per patient")
+        raise FoldError(f"{path}: expected columns patient,fold with one row per patient")
     return manifest
 
 
@@ -109,9 +114,9 @@ def split_fold(
     fold_of = rows["patient"].map(manifest.set_index("patient")["fold"])
     if fold_of.isna().any():
         missing = sorted(rows.loc[fold_of.isna(), "patient"].unique())[:5]
-        raise ValueError(f"patients {missing} are not in the fold manifest (stale manifest?)")
+        raise FoldError(f"patients {missing} are not in the fold manifest (stale manifest?)")
     if fold not in set(manifest["fold"]):
-        raise ValueError(
+        raise FoldError(
             f"fold {fold} is not in the manifest (folds {sorted(set(manifest['fold']))})"
         )
     test = rows[(fold_of == fold).to_numpy()]
@@ -119,7 +124,7 @@ def split_fold(
 
     n_inner = round(1 / cfg.inner_val_fraction)
     if rest["patient"].nunique() < n_inner:
-        raise ValueError(
+        raise FoldError(
             f"fold {fold}: {rest['patient'].nunique()} outer-training patients cannot form "
             f"{n_inner} inner folds"
         )
@@ -153,7 +158,7 @@ def _require_classes(rows: pd.DataFrame, where: str) -> None:
     """Error naming the place and the class when ``rows`` lack a class."""
     absent = [c for c in CLASSES if not (rows["label"] == c).any()]
     if absent:
-        raise ValueError(
+        raise FoldError(
             f"{where} has no assessment of class {', '.join(absent)} "
             f"({rows['patient'].nunique()} patients); use fewer folds or more data"
         )

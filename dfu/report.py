@@ -1,11 +1,13 @@
 """The report of a run: ``report.html`` (one self-contained file) and ``summary.json``.
 
 ``write_report(run_dir)`` reads the trial files of a run (``dfu.report_data``), adds the
-ensemble (``dfu.ensemble``), rewrites results.csv / summary.csv with it, computes
-patient-bootstrap intervals and paired comparisons (``dfu.report_stats``), and writes
-the page (``dfu.report_sections``, ``dfu.report_training``, figures from
-``dfu.report_plots``) and every number
-on it as JSON. ``python -m jobs.report RUN_DIR`` calls it; so does the search at its end.
+ensemble (``dfu.ensemble``) and the linear baselines, rewrites results.csv / summary.csv with
+them, computes patient-bootstrap intervals and paired comparisons (``dfu.report_stats``), and
+writes the page (``dfu.report_sections``, ``dfu.report_selection``, ``dfu.report_baselines``,
+``dfu.report_context``, ``dfu.report_training``, figures from ``dfu.report_plots``) and every
+number on it as JSON. The headline is the score of choosing a combination on inner validation
+(``dfu.selection``), not the top of the ranking. ``python -m jobs.report RUN_DIR`` calls it;
+so does the search at its end.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import json
 import time
 from pathlib import Path
 
+from dfu import report_baselines as baselines
+from dfu import report_context as context
 from dfu import report_sections as sections
+from dfu import report_selection as selection
 from dfu import report_training as training
 from dfu.bootstrap import finite_or_none
 from dfu.report_data import RunData, load_run
 from dfu.report_html import esc, page, plain_name, section
 from dfu.report_stats import REFERENCE, Analysis, analyse
+from dfu.results import is_baseline
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -30,7 +36,8 @@ SEED = 0
 def write_report(run_dir: str | Path, n_boot: int = RESAMPLES, seed: int = SEED) -> Path:
     """Write report.html and summary.json into ``run_dir``; returns the report's path.
 
-    Raises ValueError when the directory is not a run or holds no finished trial.
+    Raises ``dfu.results.RunError`` (a ValueError) when the directory is not a run or holds
+    no finished trial.
     """
     data = load_run(run_dir)
     data.results.to_csv(data.layout.results, index=False)
@@ -50,33 +57,37 @@ def _html(data: RunData, analysis: Analysis, lead: str, health_html: str, flagge
     parts = [
         f"<section id='summary'><h2>What this says</h2><div class='takeaway{warn}'>{lead}</div>"
         "</section>",
-        section("ranking", "Ranking of the combinations", sections.ranking(analysis),
+        section("selection", "The headline's score: choosing on inner validation",
+                selection.section(analysis, data)),
+        section("ranking", sections.RANKING_TITLE, sections.ranking(analysis, data),
                 sections.ranking_notes(analysis), sections.kappa_figure(analysis)),
         section("comparisons", "Is a difference real? Paired comparisons",
-                sections.comparisons(analysis)),
+                sections.comparisons(analysis, data)),
         section("confusion", "Where the models go wrong: confusion matrices",
                 sections.confusions(analysis)),
         section("image-sets", "Per image set", sections.image_set_table(analysis)),
         section("health", "Training health", health_html),
         section("curves", "Learning curves", training.curves(data, analysis)),
-        section("data", "Data and folds", sections.data_section(data)),
-        section("further", "Looking further: TensorBoard and files", sections.look_further(data)),
-        section("config", "Configuration", sections.configuration(data)),
+        section("data", "Data and folds", context.data_section(data)),
+        section("further", "Looking further: TensorBoard and files", context.look_further(data)),
+        section("config", "Configuration", context.configuration(data)),
     ]  # fmt: skip
-    nav = [("summary", "Summary"), ("ranking", "Ranking"), ("comparisons", "Comparisons"),
+    nav = [("summary", "Summary"), ("selection", "Selection"), ("ranking", "Ranking"),
+           ("comparisons", "Comparisons"),
            ("confusion", "Confusion"), ("image-sets", "Image sets"), ("health", "Health"),
            ("curves", "Curves"), ("data", "Data"), ("further", "TensorBoard"),
            ("config", "Config")]  # fmt: skip
     meta = (
         f"Run <code>{esc(data.layout.root)}</code> · {len(data.folds)} patient-grouped folds · "
-        f"{len(analysis.combos)} combinations · generated {time.strftime('%Y-%m-%d %H:%M')}"
+        f"{len(analysis.combos)} combinations · {len(analysis.baselines)} linear baselines · "
+        f"generated {time.strftime('%Y-%m-%d %H:%M')}"
     )
     return page("Healing-phase prediction: cross-validation report", meta, nav, *parts)
 
 
 def _not_better(analysis: Analysis) -> bool:
-    d = analysis.best.vs_reference
-    return d is not None and analysis.best.name != REFERENCE and d.low <= 0
+    """Warn: what was chosen does not beat clinical data, or a network not its baseline."""
+    return selection.not_better(analysis) or baselines.not_beaten(analysis)
 
 
 def summary_json(data: RunData, analysis: Analysis, text: str, flagged: int, stages: int) -> dict:
@@ -86,11 +97,14 @@ def summary_json(data: RunData, analysis: Analysis, text: str, flagged: int, sta
         "headline": text,
         "best": analysis.best.name,
         "reference": REFERENCE if analysis.reference is not None else None,
+        "selection": selection.selection_json(analysis),
         "bootstrap": {"unit": "patient", "resamples": analysis.n_boot, "seed": analysis.seed,
                       "level": 0.95, "over": "pooled out-of-fold test predictions"},
         "folds": data.folds,
         "ensemble_members": data.ensemble_members,
         "combinations": [_combination_json(c) for c in analysis.combos],
+        "baselines": [_combination_json(c) for c in analysis.baselines],
+        "network_vs_linear": baselines.baselines_json(analysis, data),
         "health": {"stages": stages, "flagged": flagged},
         # Counts only: the full skip list of a real dataset can run to thousands of rows.
         "data": {k: v for k, v in (data.data_summary or {}).items() if k != "skip_list"},
@@ -101,7 +115,7 @@ def _combination_json(c) -> dict:
     return {
         "combo": c.name,
         "plain_name": plain_name(c.name),
-        "rank": c.rank,
+        "rank": c.rank if not is_baseline(c.name) else None,
         "folds": c.folds,
         "assessments": c.assessments,
         "patients": c.patients,

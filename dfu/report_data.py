@@ -2,7 +2,9 @@
 
 The run's own config says which folds and combinations belong to it (a resumed run may
 leave other trials on disk); ``dfu.results`` turns the trial.json files into results and
-summary tables; the ensemble (``dfu.ensemble``) is added as one more combination.
+summary tables; the ensemble (``dfu.ensemble``) is added as one more combination, and so is
+the linear baseline ``linear(m)`` of every image modality m the run uses (when the search
+wrote one): rows of the tables, but never candidates for selection nor ensemble members.
 """
 
 from __future__ import annotations
@@ -13,15 +15,19 @@ from pathlib import Path
 import pandas as pd
 
 from dfu.combos import combo_name, parse_combinations, parse_combo
-from dfu.config import Config, load_config
+from dfu.config import IMAGE_MODALITIES, Config, load_config
 from dfu.ensemble import ENSEMBLE, write_ensemble
 from dfu.folds import load_manifest
 from dfu.results import (
     NO_STAGES,
     VERDICT_SEVERITY,
+    RunError,
+    baseline_name,
+    is_baseline,
     read_json,
     read_trials,
     summarise,
+    trial_folder,
     trial_row,
 )
 from dfu.run_layout import RunLayout
@@ -40,25 +46,36 @@ class RunData:
     data_summary: dict | None = None
     manifest: pd.DataFrame | None = None
     ensemble_members: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)  # configured combinations (selection)
 
     @property
     def combos(self) -> list[str]:
-        """Combination names, best first."""
+        """Combination names (ensemble and linear baselines included), best first."""
         return self.summary["combo"].tolist()
+
+    @property
+    def baselines(self) -> list[str]:
+        """Linear baselines with at least one finished fold, in modality order."""
+        return [b for b in map(baseline_name, run_modalities(self.candidates))
+                if b in self.predictions]  # fmt: skip
+
+    def baseline_records(self, name: str) -> list[dict]:
+        """The ``baseline`` block (C, image_size, downscaled) of each finished fold."""
+        return [t.get("baseline", {}) for (_, c), t in sorted(self.trials.items()) if c == name]
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run (and write its ensemble's trial files); ValueError if nothing finished."""
     layout = RunLayout(Path(run_dir).expanduser().resolve())
     if not layout.config.exists():
-        raise ValueError(f"{layout.root}: not a run directory (no config.yaml)")
+        raise RunError(f"{layout.root}: not a run directory (no config.yaml)")
     cfg = load_config(layout.config)
     folds = configured_folds(cfg)
     names = [combo_name(c) for c in parse_combinations(cfg.search.combinations)]
-    results = read_trials(layout, folds, names)
-    if results.empty:
-        raise ValueError(f"{layout.root}: no finished trial (trials/fold*/*/trial.json)")
-    trials = {(k, c): read_json(layout.trial(k, parse_combo(c)) / TRIAL_FILE)
+    results = read_trials(layout, folds, [*names, *map(baseline_name, run_modalities(names))])
+    if results[~results["combo"].map(is_baseline)].empty:
+        raise RunError(f"{layout.root}: no finished trial (trials/fold*/*/trial.json)")
+    trials = {(k, c): read_json(trial_folder(layout, k, c) / TRIAL_FILE)
               for k, c in zip(results["fold"], results["combo"], strict=True)}  # fmt: skip
     predictions = {c: _pooled(layout, folds, c) for c in results["combo"].unique()}
     ensemble = write_ensemble(layout, folds, names)
@@ -69,6 +86,7 @@ def load_run(run_dir: str | Path) -> RunData:
         data_summary=read_json(layout.data_summary),
         manifest=load_manifest(layout.folds) if layout.folds.exists() else None,
         ensemble_members=ensemble[0][0]["members"] if ensemble else [],
+        candidates=[c for c in names if c in predictions],
     )  # fmt: skip
 
 
@@ -93,6 +111,12 @@ def worst(verdicts) -> str:
     return min(verdicts, key=lambda v: order.index(v) if v in order else -1, default=NO_STAGES)
 
 
+def run_modalities(names: list[str]) -> list[str]:
+    """The image modalities the combinations ``names`` use, in canonical order."""
+    used = {m for name in names for m in parse_combo(name)}
+    return [m for m in IMAGE_MODALITIES if m in used]
+
+
 def configured_folds(cfg: Config) -> list[int]:
     """The outer folds a run was configured to score (``search.folds``, default all)."""
     return (
@@ -102,7 +126,7 @@ def configured_folds(cfg: Config) -> list[int]:
 
 def _pooled(layout: RunLayout, folds: list[int], combo: str) -> pd.DataFrame:
     """The out-of-fold test predictions of a combination: every finished fold, concatenated."""
-    paths = [layout.trial(k, parse_combo(combo)) / PREDICTIONS_FILE for k in folds]
+    paths = [trial_folder(layout, k, combo) / PREDICTIONS_FILE for k in folds]
     return pd.concat([pd.read_parquet(p) for p in paths if p.exists()], ignore_index=True)
 
 

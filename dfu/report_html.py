@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from dfu.ensemble import ENSEMBLE
+from dfu.results import baseline_modality, is_baseline
 
 PLAIN = {"metadata": "clinical data", "depth_rgb": "depth photo", "depth_map": "depth map",
          "thermal_rgb": "thermal photo", "thermal_map": "thermal map"}  # fmt: skip
@@ -30,6 +31,8 @@ tr.reference td { background: #eaf1f9; }
 td.verdict { text-align: center; }
 tr.flag td { background: #fde8e6; } tr.flag td.verdict { color: #b2182b; font-weight: 700; }
 tr.muted td { color: #888; }
+tr.baseline td { color: #777; background: #f7f7f7; font-style: italic; }
+.tag { font-size: 11px; color: #666; border: 1px solid #bbb; border-radius: 3px; padding: 0 4px; }
 .bad { color: #b2182b; font-weight: 700; }
 .ci { color: #555; font-size: 12px; white-space: nowrap; }
 .name { color: #777; font-family: monospace; font-size: 11.5px; }
@@ -49,10 +52,22 @@ dl.verdicts dd { margin-left: 130px; margin-bottom: 4px; }
 """
 
 
+KAPPA_WORDS = ((0.8, "almost perfect"), (0.6, "substantial"), (0.4, "moderate"), (0.2, "fair"),
+               (0.0, "slight"))  # fmt: skip
+
+
+def kappa_words(kappa: float) -> str:
+    """Landis & Koch's labels, the scale clinicians usually read kappa with."""
+    return next((w for t, w in KAPPA_WORDS if kappa > t), "no better than chance")
+
+
 def plain_name(combo: str) -> str:
     """'metadata+thermal_map' -> 'clinical data + thermal map'."""
     if combo == ENSEMBLE:
         return "average of all models using clinical data"
+    if is_baseline(combo):
+        modality = baseline_modality(combo)
+        return f"linear model on the {PLAIN.get(modality, modality)} pixels"
     if combo.startswith("pre-training "):
         return f"{PLAIN.get(combo.split(' ', 1)[1], combo)} branch, pre-trained alone"
     return " + ".join(PLAIN.get(m, m) for m in combo.split("+"))

@@ -1,5 +1,7 @@
 """The numbers of the report: per combination, scores with patient-bootstrap intervals on the
-pooled out-of-fold predictions, paired comparisons, and the share of the oracle's kappa.
+pooled out-of-fold predictions, paired comparisons, the share of the oracle's kappa, the
+score of choosing on inner validation (``dfu.selection``), and each image network against
+the linear baseline on its pixels.
 
 Pooled out-of-fold: every assessment of the study was in exactly one outer test fold, so
 concatenating the folds' test predictions scores each assessment once, by a model that
@@ -26,6 +28,8 @@ from dfu.data.demo.oracle import oracle_probabilities
 from dfu.ensemble import ENSEMBLE
 from dfu.metrics import PROBA_COLUMNS, assessment_probabilities
 from dfu.report_data import RunData
+from dfu.results import baseline_modality, is_baseline
+from dfu.selection import FoldChoice, choose, chosen_counts, chosen_predictions, unscored_folds
 
 REFERENCE = "metadata"  # clinical data alone: what every image combination must beat
 
@@ -57,15 +61,39 @@ class CombinationStats:
 
 
 @dataclass
+class SelectionStats:
+    """The headline: in each fold choose on inner validation, score the chosen on test."""
+
+    candidates: list[str]
+    choices: list[FoldChoice]
+    kappa: Estimate  # pooled test kappa of the chosen models, patient-bootstrap interval
+    assessments: int
+    patients: int
+    best_of_n: CombinationStats  # the candidate with the highest pooled test kappa
+    vs_reference: Difference | None = None  # chosen models minus clinical data alone
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return chosen_counts(self.choices)
+
+    @property
+    def unscored(self) -> list[int]:
+        return unscored_folds(self.choices)
+
+
+@dataclass
 class Analysis:
-    combos: list[CombinationStats]  # best first
+    combos: list[CombinationStats]  # best first; no linear baseline
     n_boot: int
     seed: int
     oracle: bool
+    baselines: list[CombinationStats] = field(default_factory=list)  # linear(m), rank 0
+    selection: SelectionStats | None = None
+    vs_linear: dict[str, Difference] = field(default_factory=dict)  # modality -> CNN - linear
     by_name: dict[str, CombinationStats] = field(init=False)
 
     def __post_init__(self):
-        self.by_name = {c.name: c for c in self.combos}
+        self.by_name = {c.name: c for c in [*self.combos, *self.baselines]}
 
     @property
     def best(self) -> CombinationStats:
@@ -92,18 +120,53 @@ def analyse(data: RunData, n_boot: int = 2000, seed: int = 0) -> Analysis:
     per_assessment = {c: assessment_rows(p) for c, p in data.predictions.items()}
     patients = np.concatenate([p["patient"].to_numpy() for p in data.predictions.values()])
     boot = PatientBootstrap(patients, n_boot, seed)
-    rows = enumerate(data.summary.itertuples(index=False), start=1)
-    combos = [_combination(boot, data, row, rank, per_assessment[row.combo]) for rank, row in rows]
-    analysis = Analysis(combos, n_boot, seed, oracle=False)
-    for stats in combos:
-        stats.vs_best = _paired(boot, per_assessment, stats.name, analysis.best.name)
+    stats = [_combination(boot, data, row, per_assessment[row.combo])
+             for row in data.summary.itertuples(index=False)]  # fmt: skip
+    combos = [s for s in stats if not is_baseline(s.name)]
+    for rank, s in enumerate(combos, start=1):
+        s.rank = rank
+    linear = sorted(
+        (s for s in stats if is_baseline(s.name)), key=lambda s: data.baselines.index(s.name)
+    )
+    analysis = Analysis(combos, n_boot, seed, oracle=False, baselines=linear)
+    for s in combos:
+        s.vs_best = _paired(boot, per_assessment, s.name, analysis.best.name)
         if analysis.reference is not None:
-            stats.vs_reference = _paired(boot, per_assessment, stats.name, REFERENCE)
+            s.vs_reference = _paired(boot, per_assessment, s.name, REFERENCE)
+    analysis.vs_linear = _vs_linear(boot, per_assessment, analysis)
+    analysis.selection = _selection(boot, data, per_assessment, analysis)
     analysis.oracle = _add_oracle(analysis, data, per_assessment)
     return analysis
 
 
-def _combination(boot: PatientBootstrap, data: RunData, row, rank: int,
+def _selection(boot: PatientBootstrap, data: RunData, per_assessment: dict,
+               analysis: Analysis) -> SelectionStats | None:  # fmt: skip
+    """Choose per fold on inner validation (``dfu.selection``); score the choices pooled."""
+    candidates = [c for c in data.candidates if c in analysis.by_name]
+    choices = choose(data.results, candidates)
+    if not choices:
+        return None
+    rows = assessment_rows(chosen_predictions(choices, data.predictions))
+    best = max((analysis.by_name[c] for c in candidates),
+               key=lambda c: c.assessment["kappa"].value)  # fmt: skip
+    stats = SelectionStats(candidates, choices, boot.estimates(*_rows(rows))["kappa"],
+                           len(rows), int(rows["patient"].nunique()), best)  # fmt: skip
+    if analysis.reference is not None:
+        stats.vs_reference = _paired_frames(boot, rows, per_assessment[REFERENCE])
+    return stats
+
+
+def _vs_linear(boot: PatientBootstrap, per_assessment: dict, analysis: Analysis) -> dict:
+    """modality -> the CNN on that modality alone minus its linear baseline (when both ran)."""
+    out = {}
+    for baseline in analysis.baselines:
+        modality = baseline_modality(baseline.name)
+        if modality in analysis.by_name:
+            out[modality] = _paired(boot, per_assessment, modality, baseline.name)
+    return out
+
+
+def _combination(boot: PatientBootstrap, data: RunData, row,
                  assessments: pd.DataFrame) -> CombinationStats:  # fmt: skip
     sets = data.predictions[row.combo]
     fold_rows = data.results[data.results["combo"] == row.combo].sort_values("fold")
@@ -111,7 +174,7 @@ def _combination(boot: PatientBootstrap, data: RunData, row, rank: int,
     means = {k[: -len("_mean")]: v for k, v in row._asdict().items() if k.endswith("_mean")}
     sds = {k[: -len("_sd")]: v for k, v in row._asdict().items() if k.endswith("_sd")}
     return CombinationStats(
-        name=row.combo, rank=rank, folds=int(row.folds), fold_mean=means, fold_sd=sds,
+        name=row.combo, rank=0, folds=int(row.folds), fold_mean=means, fold_sd=sds,
         fold_kappas=fold_rows["kappa"].tolist(), verdict=row.verdict,
         assessments=len(assessments), patients=int(assessments["patient"].nunique()),
         image_sets=len(sets),
@@ -123,7 +186,12 @@ def _combination(boot: PatientBootstrap, data: RunData, row, rank: int,
 
 def _paired(boot: PatientBootstrap, per_assessment: dict, name: str, other: str) -> Difference:
     """name - other, on the assessments both scored (all of them, in a complete run)."""
-    a, b = per_assessment[name], per_assessment[other]
+    return _paired_frames(boot, per_assessment[name], per_assessment[other])
+
+
+def _paired_frames(boot: PatientBootstrap, a: pd.DataFrame, b: pd.DataFrame) -> Difference:
+    """Kappa of a minus kappa of b (assessment rows), on the assessments both scored;
+    ``Difference.n`` says how many."""
     common = np.intersect1d(a["assessment_id"], b["assessment_id"])
     a = a.set_index("assessment_id").loc[common]
     b = b.set_index("assessment_id").loc[common]
@@ -134,7 +202,7 @@ def _add_oracle(analysis: Analysis, data: RunData, per_assessment: dict) -> bool
     """Each combination's oracle kappa on its own assessments, when the data root has one."""
     root = data.cfg.data.root
     found = False
-    for stats in analysis.combos:
+    for stats in [*analysis.combos, *analysis.baselines]:
         modalities = _modalities(stats.name, data.ensemble_members)
         oracle = oracle_probabilities(root, modalities) if root else None
         if oracle is None:
@@ -151,7 +219,10 @@ def _add_oracle(analysis: Analysis, data: RunData, per_assessment: dict) -> bool
 
 
 def _modalities(name: str, members: list[str]) -> tuple[str, ...]:
-    """What a combination sees; the ensemble sees the union of its members' modalities."""
+    """What a combination sees; the ensemble sees the union of its members' modalities, a
+    linear baseline its modality's pixels."""
+    if is_baseline(name):
+        return (baseline_modality(name),)
     if name != ENSEMBLE:
         return parse_combo(name)
     return parse_combo("+".join(sorted({m for c in members for m in parse_combo(c)})))

@@ -17,6 +17,10 @@ VERDICTS = {
                    "too low, or too few steps).",
     "collapsed": "on the inner-validation patients the model predicts (almost) one phase for "
                  "everyone. Such a model is useless whatever its accuracy.",
+    "below-baseline": "the pre-trained image branch agrees less with the clinicians on the "
+                      "inner-validation patients than the linear baseline of its modality (a "
+                      "logistic regression on the same pixels): the network learned less than a "
+                      "linear model would.",
     "overfit": "agreement on the training patients exceeds agreement on the inner-validation "
                "patients by more than the configured gap: the model memorises its training data.",
     "none trained": "clinical data alone: a random forest, no neural-network stage to judge. "

@@ -19,8 +19,39 @@ from dfu.run_layout import RunLayout
 METRICS = ["kappa", "qwk", "accuracy", "f1_macro", "f1_weighted", *(f"f1_{c}" for c in CLASSES)]
 SET_METRICS = ["set_kappa", "set_qwk"]
 # Worst first: a collapsed model predicts one class, whatever else is true of it.
-VERDICT_SEVERITY = ("collapsed", "no-learning", "overfit", "ok")
+# below-baseline: a pre-trained image branch whose inner-val kappa is below its modality's
+# linear baseline's (the network learned less than a linear model on the same pixels).
+VERDICT_SEVERITY = ("collapsed", "no-learning", "below-baseline", "overfit", "ok")
 NO_STAGES = "-"  # metadata only: no Keras stage was trained, so there is nothing to judge
+# Linear baselines: trials/fold{k}/linear(<modality>)/, same trial format, never a candidate.
+BASELINE_PREFIX = "linear("
+
+
+class RunError(ValueError):
+    """A run folder cannot give what was asked of it (not a run, nothing finished yet):
+    the user points a job at another folder or waits for the search."""
+
+
+def baseline_name(modality: str) -> str:
+    """The linear baseline of an image modality: ``linear(depth_rgb)``."""
+    return f"{BASELINE_PREFIX}{modality})"
+
+
+def is_baseline(name: str) -> bool:
+    return name.startswith(BASELINE_PREFIX) and name.endswith(")")
+
+
+def baseline_modality(name: str) -> str:
+    """``linear(depth_rgb)`` -> ``depth_rgb``."""
+    if not is_baseline(name):
+        raise ValueError(f"{name!r} is not a linear baseline's name")
+    return name[len(BASELINE_PREFIX) : -1]
+
+
+def trial_folder(layout: RunLayout, fold: int, name: str) -> Path:
+    """A trial's folder by its name (a combination's or a baseline's, which parse_combo
+    refuses): ``trials/fold{k}/<name>``, as ``RunLayout.trial`` names it."""
+    return layout.trial(fold, (name,))
 
 
 def trial_row(summary: dict) -> dict:
@@ -33,11 +64,19 @@ def trial_row(summary: dict) -> dict:
         **{m: assessment[m] for m in METRICS},
         "set_kappa": image_set["kappa"],
         "set_qwk": image_set["qwk"],
+        "val_kappa": val_kappa(summary),
+        "assessments": assessment.get("n"),
         "verdict": worst_verdict(summary),
         "seconds": summary["seconds"],
         "batch_size": sizing["batch_size"],
         "steps_per_epoch": sizing["steps"]["train"],
     }
+
+
+def val_kappa(summary: dict) -> float:
+    """Inner-validation assessment kappa of the trial's final model (NaN if not recorded)."""
+    value = summary.get("val", {}).get("assessment", {}).get("kappa")
+    return float("nan") if value is None else float(value)
 
 
 def worst_verdict(summary: dict) -> str:
@@ -71,8 +110,8 @@ def read_trials(layout: RunLayout, folds: Iterable[int] | None = None,
             combos is None or summary["combo"] in combos
         ):
             rows.append(trial_row(summary))
-    columns = ["fold", "combo", *METRICS, *SET_METRICS, "verdict", "seconds", "batch_size",
-               "steps_per_epoch"]  # fmt: skip
+    columns = ["fold", "combo", *METRICS, *SET_METRICS, "val_kappa", "assessments", "verdict",
+               "seconds", "batch_size", "steps_per_epoch"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns).sort_values(["combo", "fold"], ignore_index=True)
 
 

@@ -6,14 +6,18 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 
 from dfu.config import Config, ConfigError, load_config
 from dfu.data.errors import DataError
+from dfu.folds import FoldError
+from dfu.results import RunError
 
-# Problems a user fixes in their data or config: reported in one line, no traceback.
-USER_ERRORS = (DataError, ConfigError, OSError, yaml.YAMLError)
+# Problems a user fixes in their data, config, fold settings or choice of run folder:
+# reported in one line, no traceback. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (DataError, ConfigError, FoldError, RunError, OSError, yaml.YAMLError)
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +27,32 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from(args: argparse.Namespace, data: str | None = None) -> Config:
-    cfg = load_config(args.config, args.overrides)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except yaml.YAMLError as err:  # say which input, and where in the file
+        raise ConfigError(yaml_problem(args, err)) from None
     if data:
         cfg.data.root = str(data)  # set directly: a path is not YAML to parse
     return cfg
+
+
+def yaml_problem(args: argparse.Namespace, err: yaml.YAMLError) -> str:
+    """One line naming the input that is not YAML: the config file (line, column) or an override."""
+    problem = getattr(err, "problem", None) or one_line(err)
+    if args.config and not _parses(Path(args.config).read_text()):
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{args.config}{where}: not valid YAML: {problem}"
+    bad = next((o for o in args.overrides if not _parses(o.partition("=")[2])), None)
+    return f"override {bad!r}: not valid YAML: {problem}" if bad else f"not valid YAML: {problem}"
+
+
+def _parses(text: str) -> bool:
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def dataset_parser(description: str) -> argparse.ArgumentParser:
@@ -42,11 +68,16 @@ def guarded(main: Callable[[], int]) -> int:
     try:
         return main()
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (a YAML error spans several: file, line, column)."""
+    return "; ".join(part.strip() for part in str(err).splitlines() if part.strip())
 
 
 def run(main: Callable[[], int]) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from pathlib import Path
 
-from dfu.bundle import Bundle, load_bundle
+from dfu.bundle import BUNDLE_FILE, Bundle, load_bundle
 from dfu.data.cache import build_cache, load_cache
 from dfu.data.errors import DataError
 from dfu.data.schema import MODALITY_FOLDERS
@@ -31,13 +32,22 @@ def check_modalities(bundle: Bundle, data: Path) -> None:
                             f"data.{key})", file=str(folder))  # fmt: skip
 
 
+def read_bundle(path: str) -> Bundle:
+    """``load_bundle``, with a damaged bundle.json (not JSON, a key missing) as one line."""
+    try:
+        return load_bundle(path)
+    except (json.JSONDecodeError, KeyError) as err:
+        raise DataError(f"not a valid bundle ({type(err).__name__}: {err}); make it again "
+                        "with dfu.bundle.save_bundle", file=str(Path(path) / BUNDLE_FILE)) from None  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", required=True, help="bundle folder (dfu.bundle.save_bundle)")
     parser.add_argument("--data", required=True, help="dataset folder in the Zivot layout")
     parser.add_argument("--out", required=True, help="CSV to write")
     args = parser.parse_args(argv)
-    bundle = load_bundle(args.bundle)
+    bundle = read_bundle(args.bundle)
     data = Path(args.data).expanduser().resolve()
     if not data.is_dir():
         raise DataError("dataset folder not found", file=str(data))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from dfu.report import RESAMPLES, SEED, SUMMARY_FILE, write_report
 from jobs.cli import run
@@ -20,11 +19,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="patient bootstrap resamples for the 95%% intervals")  # fmt: skip
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    try:
-        path = write_report(args.run_dir, args.resamples, args.seed)
-    except ValueError as err:  # not a run, or nothing finished yet
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.resamples < 1:
+        parser.error("--resamples must be at least 1")
+    # Not a run, or nothing finished yet: dfu.results.RunError, one line via jobs.cli.
+    path = write_report(args.run_dir, args.resamples, args.seed)
     summary = json.loads((path.parent / SUMMARY_FILE).read_text())
     print(summary["headline"])
     print(f"written: {path}, {path.parent / SUMMARY_FILE}")

@@ -1,9 +1,11 @@
-"""Run directories for the report, ensemble, bundle and predict tests.
+"""Run directories for the report, ensemble, bundle, selection and predict tests.
 
 ``synthetic_run`` writes, in milliseconds, a run directory in the exact trial format
-(``dfu.trial_output``) whose predictions are noisy versions of the demo oracle's posterior
-(so the oracle columns of the report have something to show) and whose stage records
-carry whatever verdict a test plants. ``trained_run`` runs real trials in this process
+(``dfu.trial_output``, with the inner-validation scores ``val`` and the linear baselines
+``linear(m)`` the search writes) whose predictions are noisy versions of the demo oracle's
+posterior (so the oracle columns of the report have something to show), as sharp as a test
+asks per combination (``strength`` 0: pure noise, no signal at all), and whose stage
+records carry whatever verdict a test plants. ``trained_run`` runs real trials in this process
 (``dfu.trial.run_folds``), the path every slow test uses; ``metadata_run`` is its
 TensorFlow-free part (random forest only), fast enough for the default suite.
 """
@@ -18,20 +20,23 @@ import numpy as np
 import pandas as pd
 
 from dfu.combos import image_modalities, parse_combo
-from dfu.config import CLASSES, load_config
+from dfu.config import CLASSES, IMAGE_MODALITIES, load_config
 from dfu.data.demo import oracle_probabilities
 from dfu.health import StageRecord
-from dfu.metrics import PROBA_COLUMNS
+from dfu.metrics import PROBA_COLUMNS, score_predictions
+from dfu.results import baseline_modality, baseline_name, is_baseline
 from dfu.run_layout import RunLayout
 from dfu.sizing import plan_sizing
 from dfu.trial_output import predictions_frame, trial_summary, write_trial
 
 SYNTHETIC_COMBOS = ["metadata", "thermal_map", "metadata+thermal_map", "metadata+depth_rgb"]
-# Shrunk like tests/conftest.py's tiny_config; 2 folds fit the 24-patient demo (3 do not).
-TINY = ["data.image_size=16", "folds.n_folds=2", "metadata.n_estimators=50",
-        "metadata.oof_folds=3", "training.pretrain.epochs=1", "training.stage1.epochs=1",
-        "training.stage2.epochs=1", "model.filters=[8]", "model.head_units=8",
-        "data.workers=2"]  # fmt: skip
+# Shrunk like tests/conftest.py's tiny_config; 2 folds fit the 24-patient demo (3 do not),
+# and 4 inner folds (a quarter of a fold's 12 training patients as inner validation) leave
+# every class in its inner-validation part (5 inner folds do not, with folds.seed 42).
+TINY = ["data.image_size=16", "folds.n_folds=2", "folds.inner_val_fraction=0.25",
+        "metadata.n_estimators=50", "metadata.oof_folds=3", "training.pretrain.epochs=1",
+        "training.stage1.epochs=1", "training.stage2.epochs=1", "model.filters=[8]",
+        "model.head_units=8", "data.workers=2"]  # fmt: skip
 
 
 def patient_of(assessment_id: str) -> int:
@@ -40,9 +45,15 @@ def patient_of(assessment_id: str) -> int:
 
 
 def synthetic_run(root: Path, demo: Path, combos=SYNTHETIC_COMBOS, n_folds: int = 2,
-                  plant: dict | None = None, seed: int = 0) -> RunLayout:  # fmt: skip
+                  plant: dict | None = None, seed: int = 0, strength: dict | None = None,
+                  val_strength: dict | None = None, baselines: bool = True) -> RunLayout:  # fmt: skip
     """A finished run under ``root`` over the demo's assessments. ``plant``: {(fold, combo,
-    stage): [verdicts]} overrides the verdicts of those stages (all others ``ok``)."""
+    stage): [verdicts]} overrides the verdicts of those stages (all others ``ok``).
+    ``strength``: {combination or baseline name: weight of the oracle's log-posterior in
+    its test predictions} (default 1; 0 = predictions independent of the truth);
+    ``val_strength`` likewise for its inner-validation predictions (default: ``strength``).
+    ``baselines``: also write ``linear(m)`` for every image modality m of ``combos``
+    (downscaled to 16 px, as the search records it)."""
     rng = np.random.default_rng(seed)
     layout = RunLayout(root)
     cfg = load_config(overrides=[f"data.root={demo}", f"folds.n_folds={n_folds}",
@@ -56,12 +67,33 @@ def synthetic_run(root: Path, demo: Path, combos=SYNTHETIC_COMBOS, n_folds: int 
         layout.folds, index=False
     )
     layout.data_summary.write_text(json.dumps(_data_summary(demo, sets)))
-    for combo in combos:
-        proba = _noisy_posterior(demo, combo, sets, rng)
+    val_of = _inner_val(sets, n_folds, rng)
+    names = [*combos, *(_baselines(combos) if baselines else [])]
+    strength = strength or {}
+    val_strength = {**strength, **(val_strength or {})}
+    for combo in names:
+        test = _noisy_posterior(demo, combo, sets, rng, strength.get(combo, 1.0))
+        val = _noisy_posterior(demo, combo, sets, rng, val_strength.get(combo, 1.0))
         for k in range(n_folds):
-            rows = (sets["fold"] == k).to_numpy()
-            _write(layout, cfg, k, combo, sets[rows], proba[rows], plant or {})
+            rows, inner = (sets["fold"] == k).to_numpy(), val_of[k]
+            _write(layout, cfg, k, combo, (sets[rows], test[rows]),
+                   (sets[inner], val[inner]), plant or {})  # fmt: skip
     return layout
+
+
+def _baselines(combos) -> list[str]:
+    used = {m for c in combos for m in image_modalities(parse_combo(c))}
+    return [baseline_name(m) for m in IMAGE_MODALITIES if m in used]
+
+
+def _inner_val(sets: pd.DataFrame, n_folds: int, rng) -> dict[int, np.ndarray]:
+    """fold -> mask of its inner-validation image sets: a third of the other patients."""
+    out = {}
+    for k in range(n_folds):
+        others = np.unique(sets.loc[sets["fold"] != k, "patient"])
+        chosen = rng.choice(others, max(2, len(others) // 3), replace=False)
+        out[k] = sets["patient"].isin(chosen).to_numpy()
+    return out
 
 
 def _image_sets(demo: Path, rng) -> pd.DataFrame:
@@ -74,27 +106,40 @@ def _image_sets(demo: Path, rng) -> pd.DataFrame:
     return sets
 
 
-def _noisy_posterior(demo: Path, combo: str, sets: pd.DataFrame, rng) -> np.ndarray:
-    oracle = oracle_probabilities(demo, combo).loc[sets["assessment_id"], PROBA_COLUMNS]
-    logits = np.log(oracle.to_numpy() + 1e-6) + rng.normal(0, 1.0, (len(sets), len(CLASSES)))
+def _noisy_posterior(demo: Path, combo: str, sets: pd.DataFrame, rng,
+                     weight: float = 1.0) -> np.ndarray:  # fmt: skip
+    sees = baseline_modality(combo) if is_baseline(combo) else combo
+    oracle = oracle_probabilities(demo, sees).loc[sets["assessment_id"], PROBA_COLUMNS]
+    noise = rng.normal(0, 1.0, (len(sets), len(CLASSES)))
+    logits = weight * np.log(oracle.to_numpy() + 1e-6) + noise
     proba = np.exp(logits)
     return proba / proba.sum(axis=1, keepdims=True)
 
 
-def _write(layout, cfg, fold, combo, sets, proba, plant) -> None:
+def _write(layout, cfg, fold, combo, test, val, plant) -> None:
+    """One trial: ``test`` and ``val`` are (image sets, probabilities) of its two parts."""
+    sets = test[0]
     counts = np.bincount(sets["y"], minlength=3).tolist()
-    sizing = plan_sizing({"train": 3 * len(sets), "val": len(sets), "test": len(sets)},
+    sizing = plan_sizing({"train": 3 * len(sets), "val": len(val[0]), "test": len(sets)},
                          counts, 32)  # fmt: skip
-    ids = sets[["set_id", "assessment_id", "patient"]]
-    predictions = predictions_frame(fold, parse_combo(combo), ids, sets["y"].to_numpy(), proba)
+    name = (combo,)  # the trial folder's name; parse_combo refuses a baseline's
+    frames = [predictions_frame(fold, name, part[["set_id", "assessment_id", "patient"]],
+                                part["y"].to_numpy(), proba) for part, proba in (test, val)]  # fmt: skip
+    summary = trial_summary(fold, name, frames[0], _records(fold, combo, plant), sizing,
+                            cfg.to_dict(), 0.0, val=score_predictions(frames[1]))  # fmt: skip
+    summary["seconds"] = 1.0
+    if is_baseline(combo):
+        summary["baseline"] = {"C": 0.01, "image_size": 16, "downscaled": True}
+    write_trial(layout.trial(fold, name), summary, frames[0])
+
+
+def _records(fold: int, combo: str, plant: dict) -> dict:
+    if is_baseline(combo):
+        return {}
     stages = [_stage(s, plant.get((fold, combo, s))) for s in ("stage1", "stage2")]
     pretrain = {m: _stage(f"pretrain_{m}", plant.get((fold, combo, f"pretrain_{m}")))
                 for m in image_modalities(parse_combo(combo))}  # fmt: skip
-    records = {"pretrain": pretrain, "stages": stages} if pretrain else {}
-    summary = trial_summary(fold, parse_combo(combo), predictions, records, sizing,
-                            cfg.to_dict(), 0.0)  # fmt: skip
-    summary["seconds"] = 1.0
-    write_trial(layout.trial(fold, parse_combo(combo)), summary, predictions)
+    return {"pretrain": pretrain, "stages": stages} if pretrain else {}
 
 
 def _stage(name: str, verdicts: list[str] | None) -> dict:
@@ -115,7 +160,8 @@ def _data_summary(demo: Path, sets: pd.DataFrame) -> dict:
             "assessments": int(sets["assessment_id"].nunique()),
             "assessments_with_images": int(sets["assessment_id"].nunique()),
             "image_sets": len(sets), "classes": {"assessments": {"I": 1, "P": 2, "R": 3}},
-            "skips": {"no metadata row": {"count": 2, "examples": ["Depth_RGB/x.png"]}}}  # fmt: skip
+            "skips": {"no metadata row": {"count": 2, "examples": ["Depth_RGB/x.png"]}},
+            "zoom_cost": {"image_sets": 3, "assessments": 1}}  # fmt: skip
 
 
 # --- real trials, in this process --------------------------------------------------------

@@ -103,3 +103,12 @@ def test_resamples_are_fixed_by_the_seed_and_unknown_patients_refused():
     assert a == b
     with pytest.raises(ValueError, match="not among the resampled"):
         PatientBootstrap([0, 1]).estimates(np.array([5]), np.array([0]), np.array([0]))
+
+
+def test_a_difference_says_how_many_rows_it_compared_and_refuses_unpaired_rows():
+    rows = clustered(30, 8)
+    boot = PatientBootstrap(rows[0], n_boot=200)
+    d = boot.difference(rows, rows)
+    assert d.n == len(rows[0]) and d.to_dict()["n"] == len(rows[0])
+    with pytest.raises(ValueError, match="paired rows differ in number"):
+        boot.difference(rows, tuple(r[:-4] for r in rows))

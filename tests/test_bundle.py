@@ -5,7 +5,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_run import metadata_run, synthetic_run, trained_run
+from conftest_run import SYNTHETIC_COMBOS, metadata_run, synthetic_run, trained_run
 from sklearn.dummy import DummyClassifier
 
 from dfu.bundle import METADATA_MODEL_FILE, best_combo, load_bundle, save_bundle
@@ -13,7 +13,7 @@ from dfu.config import load_config
 from dfu.data.cache import build_cache, load_cache
 from dfu.data.errors import DataError
 from dfu.metrics import PROBA_COLUMNS
-from dfu.results import read_json
+from dfu.results import RunError, read_json
 from dfu.run_layout import RunLayout
 
 KERAS_COMBOS = ["metadata", "thermal_map", "metadata+thermal_map"]
@@ -70,14 +70,30 @@ def test_an_image_combination_needs_the_trials_weights(run, tmp_path):
     assert not (tmp_path / "bundle").exists() and not (tmp_path / ".bundle.tmp").exists()
 
 
-def test_default_combination_is_the_best_by_mean_assessment_kappa(demo_dir_small, tmp_path):
-    layout = synthetic_run(tmp_path / "run", demo_dir_small)
-    means = {}
+def test_default_combination_is_the_one_inner_validation_chose_most_often(demo_dir_small,
+                                                                          tmp_path):  # fmt: skip
+    # metadata+thermal_map scores best on test, metadata on inner validation: the bundle
+    # follows inner validation, never the test folds.
+    noise = dict.fromkeys(SYNTHETIC_COMBOS, 0.0)
+    layout = synthetic_run(tmp_path / "run", demo_dir_small,
+                           strength={**noise, "metadata+thermal_map": 3.0},
+                           val_strength={**noise, "metadata": 3.0})  # fmt: skip
+    means, vals = {}, {}
     for folder in layout.trial_dirs():
         trial = read_json(folder / "trial.json")
         means.setdefault(trial["combo"], []).append(trial["test"]["assessment"]["kappa"])
-    expected = max(means, key=lambda c: np.mean(means[c]))
-    assert best_combo(layout, load_config(layout.config)) == expected
+        vals.setdefault(trial["combo"], []).append(trial["val"]["assessment"]["kappa"])
+    assert max(means, key=lambda c: np.mean(means[c])) == "metadata+thermal_map"
+    assert best_combo(layout, load_config(layout.config)) == "metadata"
+    assert np.mean(vals["metadata"]) == max(np.mean(v) for c, v in vals.items()
+                                            if not c.startswith("linear("))  # fmt: skip
+
+
+def test_no_finished_trial_is_a_run_error(tmp_path):
+    layout = RunLayout(tmp_path / "run")
+    load_config().save(layout.config)
+    with pytest.raises(RunError, match="no finished trial to choose from"):
+        best_combo(layout, load_config(layout.config))
 
 
 def test_not_a_bundle(tmp_path):

@@ -34,6 +34,14 @@ def test_members_are_every_combination_with_metadata_and_no_image_only_one():
     assert ensemble_members(["thermal_map", "depth_rgb"]) == []
 
 
+def test_a_linear_baseline_is_never_a_member(run):
+    assert ensemble_members(["metadata", "linear(depth_rgb)", "metadata+depth_rgb"]) == [
+        "metadata", "metadata+depth_rgb"]  # fmt: skip
+    assert (run.root / "trials" / "fold0" / "linear(thermal_map)" / "trial.json").exists()
+    for summary, _ in write_ensemble(run, [0, 1], COMBOS):
+        assert not any(m.startswith("linear(") for m in summary["members"])
+
+
 def test_average_is_the_equal_weight_mean_aligned_by_image_set():
     a = pd.DataFrame({"set_id": ["s1", "s2"], "assessment_id": ["a1", "a2"], "patient": [1, 2],
                       "y_true": [0, 1], "p_I": [1.0, 0.0], "p_P": [0.0, 1.0], "p_R": [0.0, 0.0],
