@@ -58,3 +58,23 @@ def image_modalities(combo: Combo) -> tuple[str, ...]:
 
 def has_metadata(combo: Combo) -> bool:
     return "metadata" in combo
+
+
+# The linear baseline of an image modality (dfu.baseline) is scored like a combination and
+# named ``linear(depth_rgb)`` in results, files and the report; it is never a candidate.
+BASELINE_PREFIX = "linear("
+
+
+def baseline_name(modality: str) -> str:
+    return f"{BASELINE_PREFIX}{modality})"
+
+
+def is_baseline(name: str) -> bool:
+    return name.startswith(BASELINE_PREFIX) and name.endswith(")")
+
+
+def baseline_modality(name: str) -> str:
+    """``linear(depth_rgb)`` -> ``depth_rgb``."""
+    if not is_baseline(name):
+        raise ValueError(f"{name!r} is not a linear baseline's name")
+    return name[len(BASELINE_PREFIX) : -1]

@@ -1,14 +1,19 @@
 """Training-health verdicts: every failure of the clinic's old pipeline, detected loudly.
 
 - ``no-learning``: the best inner-val epoch was the first one early stopping could pick
-  (epoch 1, or the first after the stage's warm-up) *and* the training loss never fell 1%
-  below epoch 1's: nothing moved (the old pipeline's "Restoring model weights from epoch 1"
-  with a learning rate too low to learn).
+  (epoch 1, or the first after the stage's warm-up) *and* nothing moved: the trainable
+  weights changed by less than ``MIN_WEIGHT_CHANGE`` (relative), or the training loss never
+  fell 1% below epoch 1's (the old pipeline's "Restoring model weights from epoch 1" with a
+  learning rate too low to learn). The weights are the steadier sign: dropout and batch
+  statistics move a loss by more than 1% even at a learning rate of 1e-9.
   A stage whose loss falls but whose inner-val kappa never beats its first eligible epoch
   learned something that did not generalise; it is not kept (stage 2) and ``overfit`` may
   fire instead.
 - ``collapsed``: (nearly) every inner-val prediction is one class.
 - ``overfit``: train kappa exceeds inner-val kappa by more than ``overfit_gap``.
+- ``below-baseline`` (pre-training only): the branch's inner-val assessment kappa is below
+  that of a logistic regression on the same pixels (``dfu.baseline``): the network does not
+  earn its keep on this modality.
 A stage with none of these is ``ok``. Several can fire at once; all are kept.
 """
 
@@ -21,6 +26,9 @@ log = logging.getLogger("dfu.health")
 
 COLLAPSE_FRACTION = 0.98
 LOSS_DROP = 0.01
+# Adam moves each weight by about the learning rate per step: a stage at 1e-5 or more over
+# 10+ steps changes the weights by > 1e-3 (relative L2); a rate of 1e-9 by ~1e-6.
+MIN_WEIGHT_CHANGE = 1e-4
 
 
 @dataclass
@@ -39,6 +47,10 @@ class StageRecord:
     steps_per_epoch: int
     batch_size: int
     warmup: int = 0  # epochs trained before early stopping could pick a best one
+    weight_change: float = 1.0  # largest relative L2 change of the trainable weights
+    seconds: float = 0.0  # inside Keras (fit + evaluate)
+    val_assessment_kappa: float | None = None  # pre-training: inner-val, per assessment
+    baseline_val_kappa: float | None = None  # pre-training: its linear baseline's, likewise
     kept: bool = True
     verdicts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -52,7 +64,8 @@ def judge(record: StageRecord, overfit_gap: float, min_trainable_params: int) ->
     """Fill in verdicts and warnings, and log anything that is not ok."""
     verdicts = []
     loss = record.history.get("loss", [])
-    stalled = len(loss) < 2 or min(loss[1:]) > loss[0] * (1 - LOSS_DROP)
+    flat = len(loss) < 2 or min(loss[1:]) > loss[0] * (1 - LOSS_DROP)
+    stalled = flat or record.weight_change < MIN_WEIGHT_CHANGE
     if record.best_epoch == record.warmup + 1 and record.epochs_run > 1 and stalled:
         verdicts.append("no-learning")
     if max(record.pred_dist) >= COLLAPSE_FRACTION:
@@ -71,3 +84,14 @@ def judge(record: StageRecord, overfit_gap: float, min_trainable_params: int) ->
                     record.epochs_run, record.val_kappa, record.train_kappa,
                     "/".join(f"{p:.2f}" for p in record.pred_dist))  # fmt: skip
     return record
+
+
+def judge_baseline(record: StageRecord, branch_kappa: float, baseline_kappa: float | None) -> None:
+    """Add ``below-baseline`` when the branch scores below its linear baseline on inner val."""
+    record.val_assessment_kappa = float(branch_kappa)
+    record.baseline_val_kappa = None if baseline_kappa is None else float(baseline_kappa)
+    if baseline_kappa is None or branch_kappa >= baseline_kappa:
+        return
+    record.verdicts = [v for v in record.verdicts if v != "ok"] + ["below-baseline"]
+    log.warning("stage %s: below-baseline (inner-val kappa %.3f, a linear model on the same "
+                "pixels %.3f)", record.stage, branch_kappa, baseline_kappa)  # fmt: skip

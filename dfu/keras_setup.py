@@ -8,12 +8,53 @@ TensorFlow is first imported, so import Keras only through this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
 
-__all__ = ["keras", "tf"]
+@contextlib.contextmanager
+def native_stderr_quiet():
+    """TensorFlow's C++ start-up lines off (the oneDNN notice, "Could not find cuda drivers",
+    "failed call to cuInit" on CPU-only machines): absl writes them to the process's stderr
+    before TF_CPP_MIN_LOG_LEVEL applies. Python errors still raise; TF_CPP_MIN_LOG_LEVEL=0
+    (cluster.connect sets it for --verbose) shows everything."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with native_stderr_quiet():
+    import tensorflow as tf
+    import tf_keras as keras
+
+    tf.config.list_physical_devices("GPU")  # the CUDA probe, done once, quietly
+
+__all__ = ["keras", "tf", "configure_tensorflow"]
+
+
+def configure_tensorflow(threads: int) -> None:
+    """Compute threads = the CPUs a unit may use (in-process runs and Ray workers alike); GPUs
+    grow their memory as needed.
+
+    TensorFlow fixes its thread pools when it first runs an op, so this runs once per process
+    before any unit; later calls (a reused Ray actor) leave them as they are.
+    """
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised in this process
+        pass

@@ -6,17 +6,24 @@ is ever shared between two built models (the clinic's old pipeline leaked weight
 a cached builder).
 
 Layer names, for modality ``m``:
-  ``m`` (input, uint8 HxWx3) -> ``m_backbone`` (nested model) -> ``m_dropout`` ->
-  ``m_hidden`` -> ``m_output`` (pre-training head) or ``m_head`` (head inside a fusion).
-The pre-training head ``m_output`` is never transferred: the fusion head starts fresh.
+  ``m`` (input, uint8 HxWx3) -> ``m_float`` -> augmentation (``m_flip``, ``m_rotate``, ...) ->
+  ``m_backbone`` (nested model) -> ``m_dropout`` -> ``m_hidden`` -> ``m_head`` (softmax).
+The same names in the pre-training model and in every fusion model: transfer copies the whole
+branch, head included, so each fusion starts from its pre-trained experts (a fresh head
+re-learned under the fusion's class weights lost part of what pre-training found).
+
+The fusion (``SourceWeights``) gives each source (metadata, each image branch) one
+non-negative weight: ``softmax(sum_m w_m log p_m + b)``, a weighted product of experts. A
+source that does not help can weigh exactly 0, so a fusion need never be worse than its best
+member; ``dfu.fusion_fit`` fits the weights on held-out rows after training.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping, Sequence
 
 from dfu.combos import Combo, has_metadata, image_modalities
-from dfu.config import CLASSES, ModelConfig
+from dfu.config import AUGMENTATIONS, CLASSES, ModelConfig
 from dfu.keras_setup import keras, tf
 
 N_CLASSES = len(CLASSES)
@@ -36,10 +43,25 @@ def backbone(modality: str, cfg: ModelConfig, image_size: int) -> keras.Model:
             x = keras.layers.BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
             x = keras.layers.ReLU(name=f"relu{i}")(x)
             x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
-        features = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+        features = _readout(x, cfg.pool_grid)
     else:
         features = _application(cfg, image_size)(x)
     return keras.Model(inputs, features, name=f"{modality}_backbone")
+
+
+def _readout(x, grid: int):
+    """Feature maps -> vector: averaged over a ``grid`` x ``grid`` layout, then flattened.
+
+    Global average pooling (grid 1) throws away *where* a feature is; a coarse grid keeps it,
+    which shapes need (a digit, a wound's outline) and colour or heat signals do not mind.
+    """
+    side = int(x.shape[1])
+    if grid <= 1 or side <= 1:
+        return keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    pool = max(1, side // grid)
+    if pool > 1:
+        x = keras.layers.AveragePooling2D(pool, name="grid_pool")(x)
+    return keras.layers.Flatten(name="flatten")(x)
 
 
 def _application(cfg: ModelConfig, image_size: int) -> keras.Model:
@@ -57,121 +79,127 @@ def _application(cfg: ModelConfig, image_size: int) -> keras.Model:
     return net
 
 
-def _branch_features(modality: str, cfg: ModelConfig, image_size: int, augment: bool):
+def _augmentation(modality: str, names: Sequence[str]) -> list:
+    """Random transforms, active in training only (Keras preprocessing layers)."""
+    layers = {
+        "flip": lambda: keras.layers.RandomFlip("horizontal_and_vertical", name=f"{modality}_flip"),
+        # Any angle: crops are zero-padded squares, so the corners fill with the same zeros.
+        "rotate": lambda: keras.layers.RandomRotation(
+            0.5, fill_mode="constant", name=f"{modality}_rotate"
+        ),
+        "brightness": lambda: keras.layers.RandomBrightness(
+            0.1, value_range=(0, 255), name=f"{modality}_brightness"
+        ),
+        "contrast": lambda: keras.layers.RandomContrast(0.1, name=f"{modality}_contrast"),
+    }
+    assert set(layers) == set(AUGMENTATIONS), "dfu.config.AUGMENTATIONS and these must agree"
+    return [layers[n]() for n in names]
+
+
+def _branch_features(modality: str, cfg: ModelConfig, image_size: int, augment: Sequence[str]):
     inputs = keras.Input((image_size, image_size, 3), name=modality, dtype="uint8")
-    x = inputs
-    if augment:
-        # Angle and side vary in the clinic's photos; flips are free, label-preserving variety.
-        x = keras.layers.RandomFlip("horizontal_and_vertical", name=f"{modality}_flip")(x)
+    x = keras.layers.Rescaling(1.0, name=f"{modality}_float")(inputs)
+    for layer in _augmentation(modality, augment):
+        x = layer(x)
     x = backbone(modality, cfg, image_size)(x)
     x = keras.layers.Dropout(cfg.dropout, name=f"{modality}_dropout")(x)
     x = keras.layers.Dense(cfg.head_units, activation="relu", name=f"{modality}_hidden")(x)
-    return inputs, x
+    head = keras.layers.Dense(N_CLASSES, activation="softmax", name=f"{modality}_head")(x)
+    return inputs, head
 
 
 def branch_model(
-    modality: str, cfg: ModelConfig, image_size: int, augment: bool = True
+    modality: str, cfg: ModelConfig, image_size: int, augment: Mapping[str, Sequence[str]] | None = None
 ) -> keras.Model:
     """One image modality alone, for pre-training."""
-    inputs, x = _branch_features(modality, cfg, image_size, augment)
-    out = keras.layers.Dense(N_CLASSES, activation="softmax", name=f"{modality}_output")(x)
-    return keras.Model(inputs, out, name=f"pretrain_{modality}")
+    inputs, head = _branch_features(modality, cfg, image_size, (augment or {}).get(modality, ()))
+    return keras.Model(inputs, head, name=f"pretrain_{modality}")
 
 
-class BranchWeights(keras.layers.Layer):
-    """Learnable softmax weights over several image branches' outputs (probabilities or logs)."""
+class SourceWeights(keras.layers.Layer):
+    """The fusion layer: one non-negative weight per source and a bias per class.
 
-    def build(self, input_shape):
-        self.logits = self.add_weight("logits", shape=(len(input_shape),), initializer="zeros")
-
-    def call(self, branches):
-        w = tf.nn.softmax(self.logits)
-        return tf.add_n([w[i] * b for i, b in enumerate(branches)])
-
-
-class MetadataFusion(keras.layers.Layer):
-    """w * metadata + (1 - w) * images, with w = sigmoid(learnable logit), initially 0.70.
-
-    Learnable rather than fixed so the gradient reaching the image heads is not scaled by a
-    constant 0.30 (seed analysis RC5). Applied to probabilities (``linear``) or to
-    log-probabilities (``log``).
+    ``log`` (default): ``softmax(sum_m w_m log p_m + b)``, a weighted product of experts.
+    Independent sources of evidence combine by multiplying their posteriors and dividing out
+    the prior each one repeats (``b``); averaging probabilities loses most of it (on the
+    demo's exact per-modality posteriors, 0.7/0.3 averaging reaches kappa 0.28 where the
+    product reaches 0.66). ``linear``: the clinic's original design, ``sum_m w_m p_m /
+    sum_m w_m`` (then ``b``). Weights start at ``init`` (metadata 0.70, images 0.30 shared)
+    and are learnable: the initialisation is not a floor, and ``NonNeg`` lets a useless source
+    reach exactly 0 (no constant scales the gradient reaching a branch; seed analysis RC5).
     """
 
-    def __init__(self, init_metadata: float = 0.7, **kwargs):
+    def __init__(self, sources: Sequence[str], init: Sequence[float], mode: str = "log", **kwargs):
         super().__init__(**kwargs)
-        self.init_metadata = init_metadata
+        self.sources, self.init, self.mode = list(sources), [float(v) for v in init], mode
 
     def build(self, input_shape):
-        logit = math.log(self.init_metadata / (1 - self.init_metadata))
-        self.logit = self.add_weight(
-            "logit", shape=(), initializer=keras.initializers.Constant(logit)
-        )
+        self.w = self.add_weight("source_weights", shape=(len(self.sources),),
+                                 initializer=keras.initializers.Constant(self.init),
+                                 constraint=keras.constraints.NonNeg())  # fmt: skip
+        self.bias = self.add_weight("class_bias", shape=(N_CLASSES,), initializer="zeros")
 
-    def call(self, inputs):
-        metadata, images = inputs
-        w = tf.sigmoid(self.logit)
-        return w * metadata + (1.0 - w) * images
+    def call(self, probabilities):
+        p = tf.clip_by_value(tf.stack(probabilities, axis=1), 1e-7, 1.0)  # (batch, sources, classes)
+        w = self.w[None, :, None]
+        if self.mode == "log":
+            z = tf.reduce_sum(w * tf.math.log(p), axis=1)
+        else:
+            mean = tf.reduce_sum(w * p, axis=1) / tf.maximum(tf.reduce_sum(self.w), 1e-7)
+            z = tf.math.log(tf.maximum(mean, 1e-7))
+        return tf.nn.softmax(z + self.bias)
 
-    def metadata_weight(self) -> float:
-        return float(tf.sigmoid(self.logit).numpy())
+    def by_source(self) -> dict[str, float]:
+        return {s: float(v) for s, v in zip(self.sources, self.w.numpy(), strict=True)}
 
     def get_config(self):
-        return {**super().get_config(), "init_metadata": self.init_metadata}
+        return {**super().get_config(), "sources": self.sources, "init": self.init,
+                "mode": self.mode}  # fmt: skip
 
 
-class LogPool(keras.layers.Layer):
-    """softmax(scale * pooled log-probabilities + bias): a product of experts.
-
-    Independent sources of evidence combine by multiplying their posteriors and dividing
-    out the prior each one carries. Averaging probabilities instead loses most of it: on
-    the demo's exact per-modality posteriors, 0.7/0.3 averaging reaches kappa 0.28 where
-    the product reaches 0.66. ``scale`` lets the pooled weights (which sum to 1) act like a
-    product; ``bias`` removes the repeated prior.
-    """
-
-    def build(self, input_shape):
-        self.log_scale = self.add_weight("log_scale", shape=(), initializer="zeros")
-        self.bias = self.add_weight("bias", shape=(input_shape[-1],), initializer="zeros")
-
-    def call(self, pooled_log_probs):
-        return tf.nn.softmax(tf.exp(self.log_scale) * pooled_log_probs + self.bias)
-
-
-def _log(x):
-    return keras.layers.Lambda(lambda p: tf.math.log(tf.clip_by_value(p, 1e-7, 1.0)))(x)
+def initial_weights(sources: Sequence[str], cfg: ModelConfig) -> list[float]:
+    """Metadata ``fusion_init_metadata`` (0.70), the rest shared equally by the image branches."""
+    images = [s for s in sources if s != METADATA_INPUT]
+    if len(images) == len(sources):
+        return [1.0 / len(images)] * len(images)
+    share = (1.0 - cfg.fusion_init_metadata) / len(images)
+    return [cfg.fusion_init_metadata if s == METADATA_INPUT else share for s in sources]
 
 
 def combo_model(
-    combo: Combo, cfg: ModelConfig, image_size: int, augment: bool = True
+    combo: Combo, cfg: ModelConfig, image_size: int, augment: Mapping[str, Sequence[str]] | None = None
 ) -> keras.Model:
     """The model of a combination with at least one image modality."""
     images = image_modalities(combo)
     if not images:
         raise ValueError(f"{'+'.join(combo)} has no image modality: it needs no Keras model")
-    inputs, probs = [], []
+    inputs, heads = [], []
+    if has_metadata(combo):
+        meta = keras.Input((N_CLASSES,), name=METADATA_INPUT)
+        inputs.append(meta)
+        heads.append(meta)
     for m in images:
-        inp, x = _branch_features(m, cfg, image_size, augment)
+        inp, head = _branch_features(m, cfg, image_size, (augment or {}).get(m, ()))
         inputs.append(inp)
-        probs.append(keras.layers.Dense(N_CLASSES, activation="softmax", name=f"{m}_head")(x))
-    meta = keras.Input((N_CLASSES,), name=METADATA_INPUT) if has_metadata(combo) else None
-    if meta is not None:
-        inputs.insert(0, meta)
-    if len(probs) == 1 and meta is None:
-        out = keras.layers.Activation("linear", name="fusion")(probs[0])
-    elif cfg.fusion == "linear" and meta is None:
-        out = BranchWeights(name="fusion")(probs)
-    elif cfg.fusion == "linear":
-        pooled = probs[0] if len(probs) == 1 else BranchWeights(name="image_weights")(probs)
-        out = MetadataFusion(cfg.fusion_init_metadata, name="fusion")([meta, pooled])
+        heads.append(head)
+    sources = input_names(combo)
+    if len(heads) == 1:
+        out = keras.layers.Activation("linear", name="fusion")(heads[0])
     else:
-        logs = [_log(p) for p in probs]
-        pooled = logs[0] if len(logs) == 1 else BranchWeights(name="image_weights")(logs)
-        if meta is not None:
-            pooled = MetadataFusion(cfg.fusion_init_metadata, name="metadata_fusion")(
-                [_log(meta), pooled]
-            )
-        out = LogPool(name="fusion")(pooled)
+        out = SourceWeights(sources, initial_weights(sources, cfg), cfg.fusion, name="fusion")(heads)
     return keras.Model(inputs, out, name="fusion_" + "_".join(combo))
+
+
+def fusion_layer(model: keras.Model) -> SourceWeights | None:
+    layer = model.get_layer("fusion")
+    return layer if isinstance(layer, SourceWeights) else None
+
+
+def source_outputs(model: keras.Model, combo: Combo) -> keras.Model:
+    """A view of ``model`` that outputs each source's probabilities (metadata input, heads)."""
+    outputs = [model.get_layer(s).output if s == METADATA_INPUT else model.get_layer(f"{s}_head").output
+               for s in input_names(combo)]  # fmt: skip
+    return keras.Model(model.inputs, outputs)
 
 
 def input_names(combo: Combo) -> list[str]:
@@ -180,10 +208,11 @@ def input_names(combo: Combo) -> list[str]:
 
 
 def transfer_branch(source: keras.Model, target: keras.Model, modality: str) -> list[str]:
-    """Copy a pre-trained branch into a fusion model by layer name; returns the names copied."""
+    """Copy a pre-trained branch (backbone, hidden layer, head) into a fusion model by layer
+    name; returns the names copied."""
     copied = []
     for layer in source.layers:
-        if not layer.name.startswith(f"{modality}_") or layer.name == f"{modality}_output":
+        if not layer.name.startswith(f"{modality}_"):
             continue
         if not layer.weights:
             continue

@@ -24,12 +24,15 @@ class Sizing:
         return asdict(self)
 
 
-def plan_sizing(
-    rows: dict[str, int], class_counts: list[int], batch_size: int, workers: int = 1
-) -> Sizing:
-    """Batch never larger than the training data; steps cover every row once per epoch."""
+def plan_sizing(rows: dict[str, int], class_counts: list[int], batch_size: int, workers: int = 1,
+                min_steps: int = 1) -> Sizing:  # fmt: skip
+    """Batch never larger than the training data, nor so large that an epoch has fewer than
+    ``min_steps`` updates (small data learns per step, not per epoch: on 400 training rows a
+    batch of 32 gives 13 updates an epoch, and branches stopped before they had learned); at
+    least one row per worker. Steps cover every row once per epoch."""
     if rows.get("train", 0) < 1:
         raise ValueError("no training rows: cannot size batches")
-    batch = max(1, min(batch_size, rows["train"]))
+    batch = min(batch_size, rows["train"], max(1, rows["train"] // max(1, min_steps)))
+    batch = max(batch, workers, 1)
     steps = {split: max(1, math.ceil(n / batch)) for split, n in rows.items()}
     return Sizing(batch, dict(rows), steps, list(class_counts), workers)

@@ -130,3 +130,20 @@ def clone(src: Path, dst: Path, copy: tuple[str, ...] = ()) -> Path:
 def depth_shot(token: str, seq: int = 1, **boxes) -> Shot:
     """A depth shot named ``{seq}_{token}`` with boxes given as ``u1=(...)``, ``u2=(...)``."""
     return Shot(f"{seq}_{token}.png", {int(k[1:]): v for k, v in boxes.items()})
+
+
+def shuffled_images_copy(src: Path, dst: Path, seed: int = 0) -> Path:
+    """``src`` with images that carry no signal: whole metadata rows (features and label) are
+    shuffled across assessment keys, so each image set now belongs to another assessment's
+    label while the metadata keeps its own evidence. Images are symlinked, not copied."""
+    clone(src, dst)
+    path = dst / NAMES.metadata_csv
+    text = path.read_bytes().decode("utf-8-sig")
+    header, *rows = list(csv.reader(text.splitlines()))
+    keys = [header.index(c) for c in ("Patient#", "Appt#", "DFU#")]
+    order = np.random.default_rng(seed).permutation(len(rows))
+    shuffled = [[rows[i][c] if c in keys else rows[j][c] for c in range(len(header))]
+                for i, j in enumerate(order)]  # fmt: skip
+    write_csv(path, header, shuffled)
+    (dst / "_oracle").unlink(missing_ok=True)  # a symlink: its posteriors no longer hold
+    return dst

@@ -8,8 +8,7 @@ import pytest
 from dfu.combos import all_subsets, image_modalities
 from dfu.config import ModelConfig
 from dfu.models import (
-    BranchWeights,
-    MetadataFusion,
+    SourceWeights,
     branch_model,
     combo_model,
     input_names,
@@ -27,7 +26,7 @@ def test_every_combination_with_an_image_builds_and_outputs_probabilities(fusion
     cfg = ModelConfig(filters=[4], head_units=4, fusion=fusion)
     rng = np.random.default_rng(0)
     for combo in [c for c in all_subsets() if image_modalities(c)]:
-        model = combo_model(combo, cfg, SIZE, augment=False)
+        model = combo_model(combo, cfg, SIZE)
         assert [i.name for i in model.inputs] == input_names(combo)
         batch = {
             name: (rng.dirichlet([1, 1, 1], 2).astype("float32") if name == "metadata"
@@ -50,30 +49,47 @@ def test_no_layer_or_weight_is_shared_between_two_built_models():
     assert not {id(w) for w in a.weights} & {id(w) for w in b.weights}
 
 
-def test_fusion_weight_starts_at_seventy_percent_metadata_and_is_learnable():
-    model = combo_model(("metadata", "depth_rgb"), CFG, SIZE)
-    fusion = [layer for layer in model.layers if isinstance(layer, MetadataFusion)][0]
-    assert fusion.metadata_weight() == pytest.approx(0.70, abs=1e-6)
-    assert fusion.trainable_weights, "the fusion weight must be trainable"
-    multi = combo_model(("depth_rgb", "depth_map", "thermal_map"), CFG, SIZE)
-    weights = [layer for layer in multi.layers if isinstance(layer, BranchWeights)]  # image-only
-    assert len(weights) == 1 and weights[0].trainable_weights[0].shape == (3,)
+def test_fusion_weights_start_at_seventy_percent_metadata_and_are_learnable():
+    model = combo_model(("metadata", "depth_rgb", "thermal_map"), CFG, SIZE)
+    fusion = model.get_layer("fusion")
+    assert isinstance(fusion, SourceWeights)
+    assert fusion.by_source() == pytest.approx({"metadata": 0.7, "depth_rgb": 0.15, "thermal_map": 0.15})
+    assert len(fusion.trainable_weights) == 2, "weights and class bias must be trainable"
+    multi = combo_model(("depth_rgb", "depth_map", "thermal_map"), CFG, SIZE)  # image-only
+    assert multi.get_layer("fusion").by_source() == pytest.approx(dict.fromkeys(
+        ["depth_rgb", "depth_map", "thermal_map"], 1 / 3))  # fmt: skip
 
 
-def test_transfer_copies_the_branch_by_name_but_not_the_pretraining_head():
+@pytest.mark.parametrize("mode", ["log", "linear"])
+def test_a_source_with_weight_zero_leaves_the_fusion_to_the_others(mode):
+    """A useless input must be able to weigh 0: then the fused output is the rest's alone."""
+    model = combo_model(("metadata", "thermal_map"), ModelConfig(filters=[4], head_units=4, fusion=mode), SIZE)
+    fusion = model.get_layer("fusion")
+    fusion.w.assign([0.0, -1.0])  # the NonNeg constraint is applied by optimizers, not assign
+    fusion.w.assign(fusion.w.constraint(fusion.w))
+    assert fusion.by_source() == {"metadata": 0.0, "thermal_map": 0.0}
+    fusion.w.assign([1.0, 0.0])
+    rng = np.random.default_rng(1)
+    meta = rng.dirichlet([1, 1, 1], 4).astype("float32")
+    images = rng.integers(0, 255, (4, SIZE, SIZE, 3), dtype=np.uint8)
+    out = model.predict({"metadata": meta, "thermal_map": images}, verbose=0)
+    np.testing.assert_allclose(out, meta, atol=1e-5)
+
+
+def test_transfer_copies_the_whole_branch_by_name_head_included():
     source = branch_model("thermal_map", CFG, SIZE)
     for w in source.weights:  # make every pre-trained weight recognisable
         w.assign(np.full(w.shape, 0.5, dtype=w.dtype.as_numpy_dtype))
     target = combo_model(("metadata", "thermal_map"), CFG, SIZE)
-    head_before = [w.copy() for w in target.get_layer("thermal_map_head").get_weights()]
+    fusion_before = [w.copy() for w in target.get_layer("fusion").get_weights()]
     copied = transfer_branch(source, target, "thermal_map")
-    assert set(copied) == {"thermal_map_backbone", "thermal_map_hidden"}
+    assert set(copied) == {"thermal_map_backbone", "thermal_map_hidden", "thermal_map_head"}
     for name in copied:
         for got, want in zip(target.get_layer(name).get_weights(), source.get_layer(name).get_weights(),
                              strict=True):  # fmt: skip
             np.testing.assert_array_equal(got, want)
-    for got, before in zip(target.get_layer("thermal_map_head").get_weights(), head_before, strict=True):
-        np.testing.assert_array_equal(got, before)
+    for got, before in zip(target.get_layer("fusion").get_weights(), fusion_before, strict=True):
+        np.testing.assert_array_equal(got, before)  # the fusion layer is the combination's own
 
 
 def test_freezing_the_branches_leaves_heads_and_fusion_trainable():
@@ -85,6 +101,6 @@ def test_freezing_the_branches_leaves_heads_and_fusion_trainable():
     read_out = trainable_parameters(model)
     assert everything > frozen > read_out > 0
     heads = 2 * (CFG.head_units * 3 + 3)
-    assert read_out == heads + 1 + 2 + 1 + 3  # heads, metadata weight, image weights, scale, bias
+    assert read_out == heads + 3 + 3  # heads, one weight per source, class bias
     set_branches_trainable(model, ("depth_rgb", "thermal_map"), True, hidden=True)
     assert trainable_parameters(model) == everything
