@@ -1,9 +1,14 @@
 """Joining Ray: a local cluster sized to this machine, or the cluster a job was submitted to.
 
-Every Ray process of the search gets ``runtime_env`` env vars: legacy tf-keras (must be set
-before TensorFlow is first imported, which Ray's own setting inside the worker is not) and a
-finite Train worker-group start timeout, so an unplaceable worker group fails instead of
-waiting forever, and a shorter Train controller poll (see ``POLL_VAR``).
+Every Ray process of the search needs a few environment variables (``ENV_VARS``): legacy
+tf-keras (set before TensorFlow is first imported), the Train state tracking the dashboard's
+Train view shows, no preemption watcher, a finite worker-group start timeout (an unplaceable
+worker group fails instead of waiting forever) and a short controller poll. A local Ray
+inherits them from this process's environment, so no ``runtime_env`` is needed (with one,
+every worker process starts Python twice, and a source checkout would be packaged and
+uploaded although the package is installed); a job on a cluster passes them in its
+``runtime_env``. This module, the tests and ``dfu.keras_setup`` are the only places that read
+or set environment variables.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import ray
 
@@ -23,16 +27,18 @@ POLL_VAR = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 # cluster, where a worker group may wait for a GPU node to boot.
 ENV_VARS = {
     "TF_USE_LEGACY_KERAS": "1",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
     START_TIMEOUT_VAR: os.environ.get(START_TIMEOUT_VAR, "120"),
-    # A Train controller polls its workers this often (Ray's default 2 s): every trial waits
-    # up to one interval to see its workers start and one to see them finish.
+    # A Train controller polls its workers this often (Ray's default 2 s): a worker-group
+    # trial waits up to one interval to see its workers start and one to see them finish.
     POLL_VAR: os.environ.get(POLL_VAR, "0.5"),
+    "RAY_TRAIN_ENABLE_STATE_TRACKING": "1",  # the dashboard's Train view
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",  # one process less per Train run
 }
-# working_dir uploads are capped at 100 MiB; .gitignore'd paths are skipped too.
-EXCLUDES = [".git", "data", "results", ".venv", ".cache", "bench", "*.egg-info"]
-REPO_ROOT = Path(__file__).resolve().parents[1]
-_QUIET_LOGGERS = ("ray.data", "ray.tune", "ray.train")
+# TensorFlow's C++ logging: 3 hides the CUDA probe lines of CPU-only machines ("Could not find
+# cuda drivers", "failed call to cuInit"); --verbose shows everything.
+TF_LOG_VAR = "TF_CPP_MIN_LOG_LEVEL"
+_QUIET_LOGGERS = ("ray.data", "ray.tune", "ray.train",
+                  "ray._private.authentication.authentication_token_setup")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,28 +58,26 @@ def connect(verbose: bool = False) -> Connection:
     """Reuse a caller's Ray, join ``RAY_ADDRESS`` (``ray job submit`` sets it), else start one."""
     start = time.time()
     quiet(not verbose)
+    env = environment(verbose)
     if ray.is_initialized():
         return Connection("existing", 0.0, started_here=False)
     if os.environ.get("RAY_ADDRESS"):
         # Inside a job: the job's runtime_env (its --working-dir) is merged with this one,
         # so only env vars here; the cluster's size is its own (no num_cpus).
-        context = ray.init(runtime_env={"env_vars": ENV_VARS}, **_logging(verbose))
+        context = ray.init(runtime_env={"env_vars": env}, **_logging(verbose))
         return Connection("cluster", time.time() - start, True, _url(context))
-    context = ray.init(address="local", runtime_env=local_runtime_env(), **_logging(verbose),
-                       **dashboard_args())  # fmt: skip
+    os.environ.update(env)  # inherited by the local Ray's processes
+    context = ray.init(address="local", **_logging(verbose), **dashboard_args())
     return Connection("local", time.time() - start, True, _url(context))
+
+
+def environment(verbose: bool = False) -> dict[str, str]:
+    return {**ENV_VARS, TF_LOG_VAR: os.environ.get(TF_LOG_VAR, "0" if verbose else "3")}
 
 
 def _logging(verbose: bool) -> dict:
     """Quiet: workers' logs stay in Ray's log files (a failed trial's error is still shown)."""
     return {"log_to_driver": verbose, "logging_level": logging.INFO if verbose else logging.WARNING}
-
-
-def local_runtime_env() -> dict:
-    env: dict = {"env_vars": dict(ENV_VARS)}
-    if (REPO_ROOT / "pyproject.toml").is_file():  # a source checkout: ship exactly this code
-        env.update(working_dir=str(REPO_ROOT), excludes=EXCLUDES)
-    return env
 
 
 def dashboard_args() -> dict:
@@ -92,7 +96,7 @@ def quiet(on: bool = True) -> None:
 
     DataContext.get_current().enable_progress_bars = not on
     for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING if on else logging.INFO)
+        logging.getLogger(name).setLevel(logging.ERROR if on else logging.INFO)
 
 
 def _url(context) -> str | None:

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 from ray import tune
 
-from cluster.trial import unit_name
+from dfu.runs.plan import Unit
 
 
 class Progress(tune.Callback):
@@ -33,16 +33,16 @@ class Progress(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.done += 1
         self.finished.add(trial.trial_id)
-        unit = trial.config["unit"]
+        unit = Unit.of(trial.config["unit"])
         value = trial.last_result.get(self.metric)
-        if value is not None:
-            self.scores[unit.get("combo") or unit["modality"]].append(float(value))
-        self._line(trials, f"finished {unit_name(unit)}")
+        if value is not None and unit.kind == "trial":
+            self.scores[unit.name].append(float(value))
+        self._line(trials, f"finished {unit.id}")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.errors += 1
         self.finished.add(trial.trial_id)
-        self._line(trials, f"FAILED {unit_name(trial.config['unit'])} (see {trial.error_file})")
+        self._line(trials, f"FAILED {Unit.of(trial.config['unit']).id} (see {trial.error_file})")
 
     def _line(self, trials, event: str = "") -> None:
         self.last = time.time()

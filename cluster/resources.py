@@ -2,9 +2,10 @@
 
 A Tune function trainable reserves 1 CPU by default, and each trial's Train workers need
 their own: on 2 CPUs two trials would hold both CPUs while their workers wait forever. So
-the trial process asks for no CPU (only a token of memory, as Ray rejects an empty
-bundle), the workers ask for ``search.cpus_per_worker`` / ``search.gpus_per_worker`` each,
-and Tune runs only as many trials as the cluster's CPUs and GPUs can host together.
+with a worker group the trial process asks for no CPU (only a token of memory, as Ray rejects
+an empty bundle) and the workers ask for ``search.cpus_per_worker`` / ``search.gpus_per_worker``
+each; with one worker (Train's local mode) the trial process trains itself and asks for them.
+Tune runs only as many trials as the cluster's CPUs and GPUs can host together.
 """
 
 from __future__ import annotations
@@ -27,8 +28,23 @@ def worker_resources(search: SearchConfig) -> dict[str, float]:
 
 
 def scaling_config(search: SearchConfig) -> ScalingConfig:
+    """One worker: Train's local mode (``num_workers=0``), the loop runs in the trial process,
+    which holds the resources itself; several: a worker group with resources per worker."""
+    if search.workers_per_trial == 1:
+        return ScalingConfig(num_workers=0)
     return ScalingConfig(num_workers=search.workers_per_trial, use_gpu=search.gpus_per_worker > 0,
                          resources_per_worker=worker_resources(search))  # fmt: skip
+
+
+def trial_resources(search: SearchConfig) -> dict:
+    """What a Tune trial process reserves: a worker's resources when it trains in place (one
+    worker per trial), a token when its workers hold their own (see the module docstring)."""
+    if search.workers_per_trial > 1:
+        return TRIAL_RESOURCES
+    resources = {"cpu": search.cpus_per_worker}
+    if search.gpus_per_worker > 0:
+        resources["gpu"] = search.gpus_per_worker
+    return resources
 
 
 def trial_concurrency(search: SearchConfig, cluster: dict[str, float]) -> int:

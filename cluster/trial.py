@@ -1,95 +1,137 @@
-"""The Tune function trainables: one trial = one (fold, modality) pre-training or one
-(fold, combination). An image trial builds a ``TensorflowTrainer`` over the fold's shared
-datasets and waits for it; a metadata-only trial scores the random forest's probabilities
-in the trial process itself (no Keras model, no Train run).
+"""The Tune function trainable: one trial = one unit of the plan (``dfu.runs.plan``).
 
-A trial's ``config["unit"]`` names its work: ``{"fold": k, "modality": m}`` or
-``{"fold": k, "combo": "metadata+thermal_map"}``. The trial process asks for no CPU (see
-``cluster.resources``) and never imports TensorFlow.
+Units that train a network run through a Ray Train ``TensorflowTrainer``: with one worker in
+Train's local mode (``num_workers=0``: the loop runs in this trial process, which Tune reuses
+for later trials, so TensorFlow loads once per slot, not once per trial), with several in a
+worker group under ``MultiWorkerMirroredStrategy``. CPU-only units (the random forest, the
+linear baselines, metadata alone) run here directly. Every unit runs ``dfu.runs.units.run_unit``
+unchanged and ends in one ``tune.report`` of its final metrics.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import ray
+import ray.train
 from ray import tune
-from ray.train import FailureConfig, RunConfig
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.train import DataConfig, FailureConfig, RunConfig
 
-from cluster.datasets import FoldData
-from cluster.ray_source import data_config
+from cluster.images import read_images
 from cluster.resources import scaling_config
 from cluster.tf_trainer import TensorflowTrainer
-from cluster.worker import combo_loop, placement, pretrain_loop, test_metrics
-from dfu.combos import image_modalities, parse_combo
 from dfu.config import Config
 from dfu.run_layout import RunLayout
-from dfu.trial_output import write_trial
+from dfu.runs.fold_plan import FoldPlan
+from dfu.runs.plan import Unit
+from dfu.runs.units import Execution, Workspace, run_unit
 
 TRAIN_RUNS_DIR = "train"  # under RunLayout.tune: Ray Train's own run folders
 
 
-def unit_name(unit: dict) -> str:
-    return f"fold{unit['fold']}-{unit.get('modality') or unit['combo']}"
+@dataclass
+class SharedInputs:
+    """What every trial reads, put in the object store once (``tune.with_parameters``)."""
+
+    folds: dict[int, FoldPlan]
+    index: pd.DataFrame  # one row per image set
+    assessments: pd.DataFrame  # the study's
+    images: dict[str, ray.data.Dataset]  # modality -> materialized dataset (cluster.images)
 
 
-def pretrain_trial(config: dict, folds: dict[int, FoldData], cfg: Config, root: str) -> None:
+def unit_trial(config: dict, *, cfg: Config, root: str, shared) -> None:
+    """``shared``: the fold plans, index and assessments (``SharedInputs``) and the images."""
     started = time.time()
-    unit = config["unit"]
-    data = folds[unit["fold"]]
-    out = RunLayout(Path(root)).branch(data.fold, unit["modality"])
-    _fit(pretrain_loop, data, ("train", "val"), cfg, root, started, modality=unit["modality"],
-         out=str(out))  # fmt: skip
-
-
-def combo_trial(config: dict, folds: dict[int, FoldData], cfg: Config, root: str) -> None:
-    started = time.time()
-    unit = config["unit"]
-    data, combo = folds[unit["fold"]], parse_combo(unit["combo"])
-    layout = RunLayout(Path(root))
-    out = layout.trial(data.fold, combo)
-    images = image_modalities(combo)
-    if not images:
-        return _metadata_trial(data, combo, cfg, out, started)
-    branches = {m: str(layout.branch(data.fold, m)) for m in images}
-    _fit(combo_loop, data, ("train", "val", "test"), cfg, root, started, combo=unit["combo"],
-         out=str(out), branches=branches)  # fmt: skip
-
-
-def _fit(loop, data: FoldData, splits, cfg: Config, root: str, started: float,
-         **loop_config) -> None:  # fmt: skip
-    """Run ``loop`` on the trial's Train workers; metrics reach Tune via TuneReportCallback."""
-    context, retries = tune.get_context(), cfg.search.max_failures
-    run = f"{context.get_trial_name()}-{context.get_trial_id()}"  # unique: a reused name resumes
-    where = {"tune_trial_id": context.get_trial_id(), "train_run": run,
+    unit = Unit.of(config["unit"])
+    context = tune.get_context()
+    where = {"tune_trial_id": context.get_trial_id(), "unit": unit.id,
              "trial_node_id": ray.get_runtime_context().get_node_id(),
              "workers": cfg.search.workers_per_trial}  # fmt: skip
+    if needs_network(unit):
+        metrics = _train(unit, cfg, root, shared, where, started)
+    else:
+        ws = _workspace(cfg, root, shared, lambda ms: read_images(shared.images, ms, shared.index))
+        ex = Execution(threads=_threads(cfg), placement=placement(where), started=started)
+        metrics = run_unit(unit, ws, ex)
+    tune.report(metrics)
+
+
+def needs_network(unit: Unit) -> bool:
+    return unit.kind == "pretrain" or (unit.kind == "trial" and bool(unit.modalities))
+
+
+def _train(unit: Unit, cfg: Config, root: str, shared, where: dict, started: float) -> dict:
+    """The unit on Train workers; returns rank 0's final report."""
+    run = f"{unit.id}-{where['tune_trial_id']}"  # unique: a reused name would resume that run
     trainer = TensorflowTrainer(
-        loop,
-        train_loop_config={"cfg": cfg, "fold": data.fold, "sizing": data.sizing, "ray": where,
-                           "started": started, **loop_config},  # fmt: skip
+        unit_loop,
+        train_loop_config={"unit": unit.to_dict(), "cfg": cfg, "root": root, "shared": shared,
+                           "where": where, "started": started},  # fmt: skip
         scaling_config=scaling_config(cfg.search),
-        datasets={s: data.datasets[s] for s in splits},
-        dataset_config=data_config(),
+        datasets={m: shared.images[m] for m in unit.modalities},
+        dataset_config=DataConfig(datasets_to_split=[]),  # every worker reads its whole fold
         run_config=RunConfig(
             name=run,
             storage_path=str(RunLayout(Path(root)).tune / TRAIN_RUNS_DIR),
             # Worker deaths are retried; a worker group that cannot start fails, not hangs.
-            failure_config=FailureConfig(max_failures=retries, controller_failure_limit=retries),
-            callbacks=[TuneReportCallback()],
+            failure_config=FailureConfig(max_failures=cfg.search.max_failures,
+                                         controller_failure_limit=cfg.search.max_failures),  # fmt: skip
         ),
     )
-    trainer.fit()
+    result = trainer.fit()
+    return (result.return_value if _local(cfg) else result.metrics) or {}
 
 
-def _metadata_trial(data: FoldData, combo, cfg: Config, out: Path, started: float) -> None:
-    """The random forest's test probabilities, scored exactly as in one process (dfu.trial)."""
-    from dfu.trial import train_and_score
+def unit_loop(config: dict) -> dict | None:
+    """What each Train worker runs: TensorFlow, then the unit.
 
-    output = train_and_score(data.context, combo, cfg, started=started)
-    context = tune.get_context()
-    output.summary["ray"] = placement({"ray": {"tune_trial_id": context.get_trial_id()}})
-    write_trial(out, output.summary, output.predictions)
-    tune.report(test_metrics(output.summary))
+    In local mode (one worker) the loop runs in the Tune trial process, where Train's
+    ``report`` and ``get_context`` are refused: it is rank 0 and returns its metrics (Train
+    hands them back as the run's return value). In a worker group every rank reports (Train V2
+    requires it), rank 0 with the metrics.
+    """
+    cfg, shared = config["cfg"], config["shared"]
+    strategy = start_tensorflow(cfg)
+    local = _local(cfg)
+    rank0 = local or ray.train.get_context().get_world_rank() == 0
+    shards = {m: ray.train.get_dataset_shard(m) for m in Unit.of(config["unit"]).modalities}
+    ws = _workspace(cfg, config["root"], shared, lambda ms: read_images(shards, ms, shared.index))
+    ex = Execution(strategy, rank0, _threads(cfg), placement(config["where"]), config["started"])
+    metrics = run_unit(Unit.of(config["unit"]), ws, ex)
+    if local:
+        return metrics
+    ray.train.report(metrics if rank0 else {})
+    return None
+
+
+def _local(cfg: Config) -> bool:
+    return cfg.search.workers_per_trial == 1
+
+
+def start_tensorflow(cfg: Config):
+    """TensorFlow for this worker (threads = its CPUs); ``MultiWorkerMirroredStrategy`` for
+    several workers (created first, as TensorFlow requires), else None."""
+    from dfu.keras_setup import configure_tensorflow, tf
+
+    configure_tensorflow(_threads(cfg))
+    return tf.distribute.MultiWorkerMirroredStrategy() if cfg.search.workers_per_trial > 1 else None
+
+
+def _workspace(cfg: Config, root: str, shared, images) -> Workspace:
+    return Workspace(cfg, RunLayout(Path(root)), shared.index, shared.assessments, shared.folds,
+                     images)  # fmt: skip
+
+
+def _threads(cfg: Config) -> int:
+    return max(1, round(cfg.search.cpus_per_worker))
+
+
+def placement(where: dict) -> dict:
+    """Where this ran (trial.json's ``ray``): node, host and pid; Tune trial and unit."""
+    return {**where, "node_id": ray.get_runtime_context().get_node_id(),
+            "hostname": socket.gethostname(), "pid": os.getpid()}  # fmt: skip

@@ -10,10 +10,9 @@ patient gets the average of the fold models' probabilities (per image set, then 
 per assessment, as the report scores them), so the bundle predicts like the validated
 models did and nothing is refitted on the test folds.
 
-The forest is taken from the trial folder when the trial saved it; otherwise it is
-refitted here, deterministically, on exactly the fold split and seed
-``dfu.experiment.prepare_fold`` used, which reproduces the trial's forest. The Keras
-weights must come from the trial (``model.weights.h5`` in its folder).
+The forest is the very pipeline each fold's trials used (``folds/fold{k}/metadata_model
+.joblib``, saved by the fold's metadata unit), never a refit; the Keras weights are the
+trial's own (``model.weights.h5`` in its folder).
 """
 
 from __future__ import annotations
@@ -37,11 +36,8 @@ from dfu.combos import (
     parse_combo,
 )
 from dfu.config import CLASSES, Config, load_config
-from dfu.data.cache import Cache, build_cache, load_cache
+from dfu.data.cache import Cache
 from dfu.data.errors import DataError
-from dfu.experiment import fold_manifest, study_assessments
-from dfu.folds import split_fold
-from dfu.metadata_model import fit_metadata_model
 from dfu.metrics import PROBA_COLUMNS
 from dfu.report_data import configured_folds
 from dfu.results import RunError, read_trials
@@ -105,7 +101,7 @@ def _write_models(layout: RunLayout, cfg: Config, combo: Combo, folds: list[int]
     if image_modalities(combo):  # first: a missing file fails before any refit
         _copy_weights(layout, combo, folds, out)
     if has_metadata(combo):
-        models = _metadata_models(layout, cfg, combo, folds)
+        models = _metadata_models(layout, folds)
         for k, model in models.items():
             joblib.dump(model, out / f"fold{k}" / METADATA_MODEL_FILE)
         for key in columns:
@@ -113,26 +109,15 @@ def _write_models(layout: RunLayout, cfg: Config, combo: Combo, folds: list[int]
     return columns
 
 
-def _metadata_models(layout: RunLayout, cfg: Config, combo: Combo, folds: list[int]) -> dict:
-    """fold -> fitted metadata model: the trial's saved one, else refitted like prepare_fold."""
-    saved = {k: layout.trial(k, combo) / METADATA_MODEL_FILE for k in folds}
-    if all(p.exists() for p in saved.values()):
-        return {k: joblib.load(p) for k, p in saved.items()}
-    from dfu.data.features import feature_columns
-
-    cache = load_cache(build_cache(cfg.data, progress=False))
-    assessments = study_assessments(cache)
-    # The run's manifest; without one, the same folds are remade from the config's seed.
-    manifest = fold_manifest(cache, cfg, layout.folds if layout.folds.exists() else None)
-    numeric, categorical = feature_columns(cfg.data, assessments.columns)
+def _metadata_models(layout: RunLayout, folds: list[int]) -> dict:
+    """fold -> the random-forest pipeline the fold's trials used (saved by its metadata unit)."""
     models = {}
     for k in folds:
-        split = split_fold(assessments, manifest, k, cfg.folds)
-        # Same seed and label handling as dfu.experiment.prepare_fold: the same forest.
-        models[k] = fit_metadata_model(
-            assessments, split, numeric, categorical, cfg.metadata, seed=cfg.folds.seed + k,
-            permute_train_labels=cfg.training.permute_train_labels,
-        )  # fmt: skip
+        path = layout.fold_metadata_model(k)
+        if not path.exists():
+            raise RunError(f"{path}: missing; it is written by the fold's metadata unit (rerun the "
+                           "search to finish it)")  # fmt: skip
+        models[k] = joblib.load(path)
     return models
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dfu.combos import has_metadata, parse_combo
+from dfu.combos import has_metadata, is_baseline, parse_combo
 from dfu.metrics import PROBA_COLUMNS, score_predictions
-from dfu.results import is_baseline, read_json
+from dfu.results import read_json
 from dfu.run_layout import RunLayout
 from dfu.trial_output import PREDICTIONS_FILE, TRIAL_FILE, predictions_frame, write_trial
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from dfu.class_balance import capped_inverse_frequency
 from dfu.config import CLASSES, MetadataModelConfig
-from dfu.folds import FoldSplit, encode_labels
+from dfu.folds import FoldError, FoldSplit, encode_labels
 
 PROBA_COLUMNS = [f"p_{c}" for c in CLASSES]
 
@@ -214,15 +214,31 @@ def metadata_probabilities(
     patient-grouped inner folds. Inner-val and test rows: the model fitted on all
     inner-train rows. No fitted model sees a val or test label.
     """
+    return fit_fold_metadata(assessments, split, numeric, categorical, cfg, seed,
+                             permute_train_labels, estimator)[0]  # fmt: skip
+
+
+def fit_fold_metadata(
+    assessments: pd.DataFrame,
+    split: FoldSplit,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    cfg: MetadataModelConfig,
+    seed: int = 0,
+    permute_train_labels: bool = False,
+    estimator: BaseEstimator | None = None,
+) -> tuple[pd.DataFrame, BaseEstimator]:
+    """``metadata_probabilities`` and the fitted model that gave the inner-val and test rows
+    theirs: the one model a run keeps (and its bundle ships) for this fold."""
     rows, y = _inner_train(assessments, split, seed, permute_train_labels)
     model = _choose(estimator, numeric, categorical, cfg, seed)
     absent = [CLASSES[k] for k in range(len(CLASSES)) if not (y == k).any()]
     if absent:
         # cross_val_predict re-encodes y, so a missing class would shift the columns.
-        raise ValueError(f"fold {split.fold}: inner-train has no assessment of class {absent}")
+        raise FoldError(f"fold {split.fold}: inner-train has no assessment of class {absent}")
     n_patients = rows["patient"].nunique()
     if n_patients < cfg.oof_folds:
-        raise ValueError(
+        raise FoldError(
             f"fold {split.fold}: {n_patients} inner-train patients cannot form "
             f"{cfg.oof_folds} out-of-fold groups (metadata.oof_folds)"
         )
@@ -237,7 +253,7 @@ def metadata_probabilities(
     for name, ids in (("val", split.val), ("test", split.test)):
         proba = aligned_proba(full, by_id.loc[ids]) if ids else np.zeros((0, len(CLASSES)))
         parts.append(_frame(ids, proba, name))
-    return pd.concat(parts)
+    return pd.concat(parts), full
 
 
 def _frame(ids: list[str], proba: np.ndarray, part: str) -> pd.DataFrame:

@@ -22,10 +22,11 @@ from dfu import report_sections as sections
 from dfu import report_selection as selection
 from dfu import report_training as training
 from dfu.bootstrap import finite_or_none
+from dfu.combos import is_baseline
 from dfu.report_data import RunData, load_run
 from dfu.report_html import esc, page, plain_name, section
 from dfu.report_stats import REFERENCE, Analysis, analyse
-from dfu.results import is_baseline
+from dfu.trial_output import atomic
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -33,22 +34,36 @@ RESAMPLES = 2000
 SEED = 0
 
 
-def write_report(run_dir: str | Path, n_boot: int = RESAMPLES, seed: int = SEED) -> Path:
-    """Write report.html and summary.json into ``run_dir``; returns the report's path.
+def write_tables(data: RunData) -> Path:
+    """results.csv (fold x combination, the ensemble and the baselines included) and
+    summary.csv (per combination over folds): the one place that writes them."""
+    with atomic(data.layout.results) as tmp:
+        data.results.to_csv(tmp, index=False)
+    with atomic(data.layout.summary) as tmp:
+        data.summary.to_csv(tmp, index=False)
+    return data.layout.results
 
-    Raises ``dfu.results.RunError`` (a ValueError) when the directory is not a run or holds
-    no finished trial.
+
+def write_report(run_dir: str | Path, n_boot: int = RESAMPLES, seed: int = SEED,
+                 data: RunData | None = None) -> Path:  # fmt: skip
+    """Write results.csv, summary.csv, report.html and summary.json into ``run_dir``; returns
+    the report's path.
+
+    ``data``: the run as ``load_run`` read it, if the caller has it. Raises
+    ``dfu.results.RunError`` (a ValueError) when the directory is not a run or holds no
+    finished trial.
     """
-    data = load_run(run_dir)
-    data.results.to_csv(data.layout.results, index=False)
-    data.summary.to_csv(data.layout.summary, index=False)
+    data = data or load_run(run_dir)
+    write_tables(data)  # first: saved even if the page below fails
     analysis = analyse(data, n_boot, seed)
     health_html, flagged, stages = training.health(data, analysis)
     text, lead = sections.headline(analysis, flagged, stages)
     root = data.layout.root
-    (root / REPORT_FILE).write_text(_html(data, analysis, lead, health_html, flagged))
+    with atomic(root / REPORT_FILE) as tmp:
+        tmp.write_text(_html(data, analysis, lead, health_html, flagged))
     summary = summary_json(data, analysis, text, flagged, stages)
-    (root / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))
+    with atomic(root / SUMMARY_FILE) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
     return root / REPORT_FILE
 
 

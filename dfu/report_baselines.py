@@ -9,10 +9,10 @@ both scored, and says so in the headline when the network does not beat it.
 from __future__ import annotations
 
 from dfu.bootstrap import finite_or_none
+from dfu.combos import baseline_modality, baseline_name
 from dfu.report_data import RunData
 from dfu.report_html import esc, number, percent, plain_name, table, with_ci
 from dfu.report_stats import Analysis
-from dfu.results import baseline_modality, baseline_name
 
 NOTE = (
     "A linear baseline is a logistic regression on the standardised pixels of the same crops, "

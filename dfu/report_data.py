@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfu.combos import combo_name, parse_combinations, parse_combo
+from dfu.combos import baseline_name, combo_name, is_baseline, parse_combinations, parse_combo
 from dfu.config import IMAGE_MODALITIES, Config, load_config
 from dfu.ensemble import ENSEMBLE, write_ensemble
 from dfu.folds import load_manifest
@@ -22,12 +22,9 @@ from dfu.results import (
     NO_STAGES,
     VERDICT_SEVERITY,
     RunError,
-    baseline_name,
-    is_baseline,
     read_json,
     read_trials,
     summarise,
-    trial_folder,
     trial_row,
 )
 from dfu.run_layout import RunLayout
@@ -75,7 +72,7 @@ def load_run(run_dir: str | Path) -> RunData:
     results = read_trials(layout, folds, [*names, *map(baseline_name, run_modalities(names))])
     if results[~results["combo"].map(is_baseline)].empty:
         raise RunError(f"{layout.root}: no finished trial (trials/fold*/*/trial.json)")
-    trials = {(k, c): read_json(trial_folder(layout, k, c) / TRIAL_FILE)
+    trials = {(k, c): read_json(layout.trial(k, c) / TRIAL_FILE)
               for k, c in zip(results["fold"], results["combo"], strict=True)}  # fmt: skip
     predictions = {c: _pooled(layout, folds, c) for c in results["combo"].unique()}
     ensemble = write_ensemble(layout, folds, names)
@@ -126,7 +123,7 @@ def configured_folds(cfg: Config) -> list[int]:
 
 def _pooled(layout: RunLayout, folds: list[int], combo: str) -> pd.DataFrame:
     """The out-of-fold test predictions of a combination: every finished fold, concatenated."""
-    paths = [trial_folder(layout, k, combo) / PREDICTIONS_FILE for k in folds]
+    paths = [layout.trial(k, combo) / PREDICTIONS_FILE for k in folds]
     return pd.concat([pd.read_parquet(p) for p in paths if p.exists()], ignore_index=True)
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
+from dfu.combos import baseline_modality, is_baseline
 from dfu.ensemble import ENSEMBLE
-from dfu.results import baseline_modality, is_baseline
 
 PLAIN = {"metadata": "clinical data", "depth_rgb": "depth photo", "depth_map": "depth map",
          "thermal_rgb": "thermal photo", "thermal_map": "thermal map"}  # fmt: skip

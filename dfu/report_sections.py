@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dfu import report_baselines as baselines
 from dfu import report_selection as selection
+from dfu.combos import baseline_name, is_baseline
 from dfu.config import CLASSES
 from dfu.ensemble import ENSEMBLE
 from dfu.report_data import RunData
@@ -24,7 +25,7 @@ from dfu.report_html import (
 )
 from dfu.report_plots import confusion_grid, kappa_chart
 from dfu.report_stats import REFERENCE, Analysis, CombinationStats
-from dfu.results import NO_STAGES, baseline_name, is_baseline
+from dfu.results import NO_STAGES
 
 RANKING_TITLE = "Ranking by test κ (best-of-N: optimistic)"
 LEAD_SENTENCES = 2  # the score of choosing, and what was chosen; the rest are bullets

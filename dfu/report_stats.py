@@ -23,12 +23,11 @@ from dfu.bootstrap import (
     confusion,
     scores_from_confusion,
 )
-from dfu.combos import parse_combo
+from dfu.combos import baseline_modality, is_baseline, parse_combo
 from dfu.data.demo.oracle import oracle_probabilities
 from dfu.ensemble import ENSEMBLE
 from dfu.metrics import PROBA_COLUMNS, assessment_probabilities
 from dfu.report_data import RunData
-from dfu.results import baseline_modality, is_baseline
 from dfu.selection import FoldChoice, choose, chosen_counts, chosen_predictions, unscored_folds
 
 REFERENCE = "metadata"  # clinical data alone: what every image combination must beat

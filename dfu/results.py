@@ -24,34 +24,11 @@ SET_METRICS = ["set_kappa", "set_qwk"]
 VERDICT_SEVERITY = ("collapsed", "no-learning", "below-baseline", "overfit", "ok")
 NO_STAGES = "-"  # metadata only: no Keras stage was trained, so there is nothing to judge
 # Linear baselines: trials/fold{k}/linear(<modality>)/, same trial format, never a candidate.
-BASELINE_PREFIX = "linear("
 
 
 class RunError(ValueError):
     """A run folder cannot give what was asked of it (not a run, nothing finished yet):
     the user points a job at another folder or waits for the search."""
-
-
-def baseline_name(modality: str) -> str:
-    """The linear baseline of an image modality: ``linear(depth_rgb)``."""
-    return f"{BASELINE_PREFIX}{modality})"
-
-
-def is_baseline(name: str) -> bool:
-    return name.startswith(BASELINE_PREFIX) and name.endswith(")")
-
-
-def baseline_modality(name: str) -> str:
-    """``linear(depth_rgb)`` -> ``depth_rgb``."""
-    if not is_baseline(name):
-        raise ValueError(f"{name!r} is not a linear baseline's name")
-    return name[len(BASELINE_PREFIX) : -1]
-
-
-def trial_folder(layout: RunLayout, fold: int, name: str) -> Path:
-    """A trial's folder by its name (a combination's or a baseline's, which parse_combo
-    refuses): ``trials/fold{k}/<name>``, as ``RunLayout.trial`` names it."""
-    return layout.trial(fold, (name,))
 
 
 def trial_row(summary: dict) -> dict:
@@ -130,15 +107,6 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
 
 def _severity_or_none(verdict: str) -> int:
     return len(VERDICT_SEVERITY) if verdict == NO_STAGES else _severity(verdict)
-
-
-def write_results(layout: RunLayout, folds=None, combos=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """results.csv and summary.csv of a run; returns both tables."""
-    results = read_trials(layout, folds, combos)
-    summary = summarise(results)
-    results.to_csv(layout.results, index=False)
-    summary.to_csv(layout.summary, index=False)
-    return results, summary
 
 
 def ranked_table(summary: pd.DataFrame) -> str:

@@ -3,8 +3,12 @@
 config.yaml                     resolved config of the run
 folds.csv                       patient -> outer fold manifest
 data_summary.json               what the reader found and skipped
+run.json                        the data fingerprint (cache key) and the fold manifest's hash
+folds/fold{k}/                  the fold's random forest: metadata.parquet (its probabilities
+                                for every assessment of the fold), metadata_model.joblib
 branches/fold{k}/{modality}/    pre-trained image branch: weights.h5, record.json
-trials/fold{k}/{combo}/         trial.json, predictions.parquet, tensorboard/
+trials/fold{k}/{combo}/         trial.json, predictions.parquet, tensorboard/ (also
+                                ``linear(<modality>)``: the linear baselines)
 results.csv                     one row per fold x combination
 summary.csv                     per combination: mean and sd over folds
 search.json                     how the search ran: trials and pre-trainings run, errors, timings
@@ -56,11 +60,30 @@ class RunLayout:
     def tune(self) -> Path:
         return self.root / "tune"
 
+    @property
+    def fingerprint(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def fold_dir(self, fold: int) -> Path:
+        return self.root / "folds" / f"fold{fold}"
+
+    def fold_metadata(self, fold: int) -> Path:
+        return self.fold_dir(fold) / "metadata.parquet"
+
+    def fold_metadata_model(self, fold: int) -> Path:
+        return self.fold_dir(fold) / "metadata_model.joblib"
+
     def branch(self, fold: int, modality: str) -> Path:
         return self.root / "branches" / f"fold{fold}" / modality
 
-    def trial(self, fold: int, combo: Combo) -> Path:
-        return self.root / "trials" / f"fold{fold}" / combo_name(combo)
+    def trial(self, fold: int, combo: Combo | str) -> Path:
+        """A combination's (or a baseline's, by name) trial folder."""
+        name = combo if isinstance(combo, str) else combo_name(combo)
+        return self.root / "trials" / f"fold{fold}" / name
 
     def trial_dirs(self) -> list[Path]:
         return sorted(p.parent for p in (self.root / "trials").glob("fold*/*/trial.json"))

@@ -2,42 +2,41 @@
 
     python -m jobs.benchmark [--out bench/benchmark.json] [--patients 60] [key=value ...]
 
-Measures, on a fresh demo clinic: generation, validation, cache build (time and size),
-fold preparation (folds + random forest), one image branch pre-training (time per epoch),
-one fusion trial, and peak resident memory. Numbers only; no pass/fail.
+On a fresh demo clinic: generation, validation and cache build (time and size), then one
+fold of the demo search in this process (``dfu.runs.local``): each kind of unit's time (the
+random forest, a linear baseline, a branch pre-training and its time per epoch, trials) and
+the peak resident memory. Numbers only; no pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import tempfile
 import time
 from pathlib import Path
 
-from dfu.combos import parse_combo
-from dfu.data.cache import build_cache, load_cache
+from dfu.data.cache import build_cache
 from dfu.data.demo import make_demo
 from dfu.data.zivot import read_zivot
-from dfu.experiment import fold_manifest, prepare_fold
-from dfu.trial import pretrain_all, train_and_score
+from dfu.results import read_json
+from dfu.runs.local import execute_local
+from dfu.runs.run import search
+from jobs.benchmark_search import unit_timings
 from jobs.cli import add_config_args, config_from, run
 
-FUSION = "metadata+depth_rgb+thermal_map"
+COMBOS = "[metadata,thermal_map,metadata+depth_rgb+thermal_map]"
 
 
-class Clock:
-    def __init__(self):
-        self.times: dict[str, float] = {}
-
-    def __call__(self, name: str, fn, *args, **kwargs):
-        started = time.perf_counter()
-        out = fn(*args, **kwargs)
-        self.times[name] = round(time.perf_counter() - started, 2)
-        print(f"{name:28s} {self.times[name]:8.2f} s", flush=True)
-        return out
+def timed(times: dict, name: str, fn, *args, **kwargs):
+    started = time.perf_counter()
+    out = fn(*args, **kwargs)
+    times[name] = round(time.perf_counter() - started, 2)
+    print(f"{name:28s} {times[name]:8.2f} s", flush=True)
+    return out
 
 
 def peak_rss_mib() -> float:
@@ -53,32 +52,32 @@ def main() -> int:
     add_config_args(parser)
     parser.set_defaults(config="dfu/configs/demo.yaml")
     args = parser.parse_intermixed_args()
-    clock = Clock()
+    times: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
-        clock("demo generation", make_demo, data, args.patients, workers=0)
-        cfg = config_from(args, str(data))
-        cfg.data.cache_dir = str(Path(tmp) / "cache")
-        clock("validation", read_zivot, cfg.data)
-        path = clock("cache build", build_cache, cfg.data, progress=False)
-        cache = load_cache(path)
+        timed(times, "demo generation", make_demo, data, args.patients)
+        cfg = config_from(args, str(data)).replace(
+            f"data.cache_dir={tmp}/cache", f"search.storage={tmp}/runs", "search.folds=[0]",
+            f"search.combinations={COMBOS}")  # fmt: skip
+        timed(times, "validation", read_zivot, cfg.data)
+        path = timed(times, "cache build", build_cache, cfg.data, progress=False)
         cache_mib = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-        context = clock("fold prep (folds + RF)", prepare_fold, cache, fold_manifest(cache, cfg), 0, cfg)
-        branches = clock("pre-train thermal_map", pretrain_all, context, ["thermal_map"], cfg)
-        record = branches["thermal_map"][1]
-        output = clock(f"trial {FUSION}", train_and_score, context, parse_combo(FUSION), cfg)
+        outcome = timed(times, "one fold, in process", search, cfg,
+                        lambda r: (execute_local(r, write=lambda _: None), {}))  # fmt: skip
+        units = unit_timings(outcome.layout)
+        branch = read_json(outcome.layout.branch(0, "thermal_map") / "record.json")["record"]
+        summary = read_json(next(iter(outcome.layout.trial_dirs())) / "trial.json")
     result = {
-        "seconds": clock.times,
-        "pretrain_seconds_per_epoch": round(clock.times["pre-train thermal_map"] / record.epochs_run, 3),
-        "pretrain_epochs": record.epochs_run,
-        "rows": context.sizing.rows,
-        "batch_size": context.sizing.batch_size,
+        "seconds": times,
+        "units": units,
+        "pretrain_seconds_per_epoch": round(branch["seconds"] / branch["epochs_run"], 3),
+        "pretrain_epochs": branch["epochs_run"],
+        "rows": summary["sizing"]["rows"],
+        "batch_size": summary["sizing"]["batch_size"],
         "cache_mib": round(cache_mib, 1),
-        "image_sets": int(len(cache.index)),
         "image_size": cfg.data.image_size,
-        "trial_test_kappa": round(output.summary["test"]["assessment"]["kappa"], 3),
         "peak_rss_mib": peak_rss_mib(),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

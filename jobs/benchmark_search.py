@@ -1,11 +1,16 @@
-"""Wall time, trial time and memory of one whole demo search, printed and written as JSON.
+"""The contest: the same demo search in one process and on Ray, measured in one invocation.
 
     python -m jobs.benchmark_search [--data data/demo] [--out bench/search.json] [key=value ...]
 
-Runs ``python -m jobs.demo`` (what ``make demo`` runs) as a child process into a fresh storage
-folder, samples the memory of its whole process tree every second (the driver plus Ray's GCS,
-raylet, dashboard and every worker it starts), then reads the run's search.json and the trials'
-own timings. Numbers only; no pass/fail.
+Builds the demo's image cache once (both sides then find it), then runs ``jobs.cv_search``
+twice into fresh storage, ``--executor local`` (every unit in one process, one after another)
+and ``--executor ray`` (Tune trials, two at a time on 2 cores), with the same config, so the
+same plan, files, TensorBoard logs and report, and the same TensorFlow threads per unit.
+While each runs, the memory (PSS: shared pages split fairly, so it sums honestly) and CPU time
+of its whole process tree (driver, and for Ray GCS, raylet, dashboard, every worker) are
+sampled every second. Writes both walls, their ratio, the per-unit orchestration overhead
+(unit wall minus time inside Keras fit/evaluate/predict, per kind of unit), CPU utilisation
+(process CPU / (wall x cores)) and peak PSS. Numbers only; no pass/fail.
 """
 
 from __future__ import annotations
@@ -13,16 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from dfu.config import load_config
+from dfu.data.cache import build_cache
 from dfu.results import read_json
 from dfu.run_layout import RunLayout
 
 GIB = 2**30
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_tree(root: int) -> list[int]:
@@ -56,11 +65,24 @@ def memory_bytes(pid: int) -> tuple[int, int]:
     return kib.get("Pss", 0) * 1024, kib.get("Rss", 0) * 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
 class TreeSampler:
-    """Peak summed memory and process count of a process tree, sampled while it runs."""
+    """Peak summed memory, process count and CPU time of a process tree, sampled as it runs.
+
+    CPU time is the last value seen per process (a process that exits between two samples
+    loses at most its last second)."""
 
     def __init__(self, root: int):
         self.root, self.peak_pss, self.peak_rss, self.peak_processes = root, 0, 0, 0
+        self.cpu: dict[int, float] = {}
 
     def sample(self) -> None:
         pids = process_tree(self.root)
@@ -68,11 +90,18 @@ class TreeSampler:
         self.peak_pss = max(self.peak_pss, sum(s[0] for s in sizes))
         self.peak_rss = max(self.peak_rss, sum(s[1] for s in sizes))
         self.peak_processes = max(self.peak_processes, len(pids))
+        for pid in pids:
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
+
+    @property
+    def cpu_total(self) -> float:
+        return sum(self.cpu.values())
 
 
-def run_demo(data: str, storage: str, overrides: list[str], log: Path) -> tuple[float, TreeSampler]:
-    command = [sys.executable, "-m", "jobs.demo", "--data", data,
-               f"search.storage={storage}", *overrides]  # fmt: skip
+def run_side(data: str, storage: str, executor: str, overrides: list[str], log: Path) -> dict:
+    """One side of the contest: wall, tree CPU and memory, and the run's own timings."""
+    command = [sys.executable, "-m", "jobs.cv_search", "--data", data, "--config", CONFIG,
+               "--executor", executor, "--storage", storage, "--name", executor, *overrides]  # fmt: skip
     started = time.perf_counter()
     with log.open("w") as out:
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -82,48 +111,80 @@ def run_demo(data: str, storage: str, overrides: list[str], log: Path) -> tuple[
             time.sleep(1.0)
     wall = time.perf_counter() - started
     if child.returncode != 0:
-        sys.exit(f"benchmark: the demo failed (exit {child.returncode}); see {log}")
-    return wall, sampler
+        sys.exit(f"benchmark: the {executor} search failed (exit {child.returncode}); see {log}")
+    layout = RunLayout.of(storage, executor)
+    return {"wall_seconds": round(wall, 1),
+            "cpu_utilisation": round(sampler.cpu_total / (wall * os.cpu_count()), 3),
+            "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
+            "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
+            "peak_processes": sampler.peak_processes,
+            "units": unit_timings(layout),
+            "search": read_json(layout.search_record)}  # fmt: skip
 
 
-def trial_seconds(layout: RunLayout) -> dict[str, float]:
-    """Time spent inside trials, as each trial measured it (pre-trainings and combinations)."""
-    branches = [read_json(d / "record.json") for d in layout.branch_dirs()]
-    trials = [read_json(d / "trial.json") for d in layout.trial_dirs()]
-    return {"pretrain": round(sum(b["seconds"] for b in branches), 1),
-            "trials": round(sum(t["seconds"] for t in trials), 1),
-            "pretrain_count": len(branches), "trial_count": len(trials)}  # fmt: skip
+def unit_timings(layout: RunLayout) -> dict:
+    """Per kind of unit: count, summed wall, median overhead (wall minus Keras), and that
+    median once each process is warm (its first network unit left out)."""
+    records = [read_json(d / "trial.json") for d in layout.trial_dirs()]
+    records += [read_json(d / "record.json") for d in layout.branch_dirs()]
+    by_kind: dict[str, list[dict]] = {}
+    trained: set = set()  # processes that have already run a network unit (TensorFlow loaded)
+    for r in sorted(records, key=lambda r: (r.get("timing") or {}).get("started", 0)):
+        kind, timing = _kind(r), r.get("timing") or {}
+        pid = (r.get("ray") or {}).get("pid", "this process")
+        network = kind in ("pretrain", "image trial")
+        by_kind.setdefault(kind, []).append({**timing, "warm": network and pid in trained})
+        if network:
+            trained.add(pid)
+    return {kind: {"count": len(rows), "wall_sum": round(sum(r.get("wall", 0) for r in rows), 1),
+                   "median_overhead": _median(r.get("overhead") for r in rows),
+                   "median_overhead_warm": _median(r.get("overhead") for r in rows if r["warm"])}
+            for kind, rows in by_kind.items()}  # fmt: skip
+
+
+def _kind(record: dict) -> str:
+    if "modality" in record:
+        return "pretrain"
+    if record["combo"].startswith("linear("):
+        return "linear"
+    return "metadata trial" if record["combo"] == "metadata" else "image trial"
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
+CONFIG = "dfu/configs/demo.yaml"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/demo", help="demo data folder (made if missing)")
     parser.add_argument("--out", default="bench/search.json")
-    parser.add_argument("overrides", nargs="*", help="config overrides passed to jobs.demo")
+    parser.add_argument("overrides", nargs="*", help="config overrides for both sides")
     args = parser.parse_intermixed_args()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    data = str(Path(args.data).resolve())
+    if not Path(data, "_oracle", "summary.json").exists():
+        from dfu.data.demo import make_demo
+
+        make_demo(data)
+    build_cache(load_config(CONFIG, [f"data.root={data}", *args.overrides]).data, progress=False)
     with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
-        wall, sampler = run_demo(args.data, storage, args.overrides, out.with_suffix(".log"))
-        record = json.loads(next(Path(storage).glob("*/search.json")).read_text())
-        spent = trial_seconds(RunLayout(Path(storage) / record["name"]))
-    result = {
-        "wall_seconds": round(wall, 1),
-        "search_seconds": record["seconds"],
-        "ray_start_seconds": record["ray"]["start_seconds"],
-        "concurrent_trials": record["ray"]["concurrent_trials"],
-        "trial_seconds": spent,
-        "pretrainings_ran": record["pretrain"]["ran"],
-        "trials_ran": record["trials"]["ran"],
-        "errors": len(record["errors"]),
-        "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
-        "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
-        "peak_processes": sampler.peak_processes,
-        "cpus": os.cpu_count(),
-    }
-    print(json.dumps(result, indent=1))
+        sides = {e: run_side(data, storage, e, args.overrides, out.with_suffix(f".{e}.log"))
+                 for e in ("local", "ray")}  # fmt: skip
+    local, ray_side = sides["local"], sides["ray"]
+    result = {"local": local, "ray": ray_side, "cpus": os.cpu_count(),
+              "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
+              "memory_ratio": round(ray_side["peak_pss_gib"] / max(local["peak_pss_gib"], 1e-9), 2)}  # fmt: skip
     out.write_text(json.dumps(result, indent=1))
-    print(f"written: {out} (demo output: {out.with_suffix('.log')})")
+    brief = {k: result[k] for k in ("speedup", "memory_ratio", "cpus")}
+    for side in ("local", "ray"):
+        brief[side] = {k: v for k, v in result[side].items() if k not in ("search",)}
+    print(json.dumps(brief, indent=1))
+    print(f"written: {out} (logs: {out.with_suffix('.local.log')}, {out.with_suffix('.ray.log')})")
     return 0
 
 

@@ -1,12 +1,15 @@
-"""Does the protocol learn what the demo planted? Test kappa per combination vs. the Bayes oracle.
+"""Does the protocol learn what the data show? Kappa per combination vs. linear, members, oracle.
 
-    python -m jobs.check_learning --data data/demo [--config FILE] [--out FILE] [key=value ...]
+    python -m jobs.check_learning --data DIR [--config FILE] [--name NAME] [--storage PATH]
+        [--out FILE] [key=value ...]
 
-Runs the configured folds x combinations in this process (no Ray) and prints, per
-combination, the mean test kappa (assessment level), the oracle's kappa on the same test
-rows, their ratio, and every stage verdict that is not ok; writes the numbers as JSON. Data
-without an oracle (``_oracle/``, which only the demo generator writes) get the kappas alone.
-Add ``training.permute_train_labels=true`` for the leak check (kappa must stay near 0).
+Runs the configured search in this process (no Ray; ``dfu.runs.local``; the same plan and
+files as ``jobs.cv_search``, so rerunning resumes), then prints per combination the mean test
+kappa (assessment level) over folds and, where they apply: each single image modality against
+its linear baseline (the issue's bar: >= 0.9 x a baseline that reaches 0.2), each fusion
+against its best member, and the Bayes oracle's kappa on the same test rows (demo data only,
+``_oracle/``). Writes the numbers as JSON. Add ``training.permute_train_labels=true`` for the
+leak check (kappa must stay near 0).
 """
 
 from __future__ import annotations
@@ -17,15 +20,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfu.combos import parse_combinations
+from dfu.combos import baseline_name, image_modalities, is_baseline, parse_combo
 from dfu.data.demo import oracle_probabilities
 from dfu.metrics import PROBA_COLUMNS, assessment_probabilities, classification_metrics
-from dfu.trial import run_folds
+from dfu.results import read_json
+from dfu.run_layout import RunLayout
+from dfu.runs.local import execute_local
+from dfu.runs.run import search
 from jobs.cli import add_config_args, config_from, run
 
 
 def oracle_kappa(root, combo: str, predictions: pd.DataFrame) -> float | None:
     """The oracle's kappa on the same test assessments; None for data without an oracle."""
+    if is_baseline(combo):
+        return None
     oracle = oracle_probabilities(root, combo)
     if oracle is None:
         return None
@@ -33,61 +41,72 @@ def oracle_kappa(root, combo: str, predictions: pd.DataFrame) -> float | None:
     return classification_metrics(o["y"].to_numpy(), o[PROBA_COLUMNS].to_numpy())["kappa"]
 
 
-def stage_digest(summary: dict) -> dict:
-    """stage -> (best epoch, epochs run, inner-val kappa): enough to see how each stage went."""
-    stages = [*summary.get("pretrain", {}).values(), *summary.get("stages", [])]
-    return {
-        s["stage"]: [s["best_epoch"], s["epochs_run"], round(s["val_kappa"], 3)] for s in stages
-    }
+def trial_rows(layout: RunLayout, root) -> list[dict]:
+    rows = []
+    for folder in layout.trial_dirs():
+        s = read_json(folder / "trial.json")
+        predictions = pd.read_parquet(folder / "predictions.parquet")
+        stages = [*s.get("pretrain", {}).values(), *s.get("stages", [])]
+        rows.append({"fold": s["fold"], "combo": s["combo"], "seconds": s["seconds"],
+                     "kappa": s["test"]["assessment"]["kappa"],
+                     "oracle_kappa": oracle_kappa(root, s["combo"], predictions),
+                     "not_ok": {st["stage"]: st["verdicts"] for st in stages
+                                if st["verdicts"] != ["ok"]},
+                     "fusion": (s.get("fusion") or {}).get("weights")})  # fmt: skip
+    return rows
 
 
-def trial_row(output, root) -> dict:
-    s = output.summary
-    return {"fold": s["fold"], "combo": s["combo"], "seconds": s["seconds"],
-            "kappa": s["test"]["assessment"]["kappa"], "qwk": s["test"]["assessment"]["qwk"],
-            "oracle_kappa": oracle_kappa(root, s["combo"], output.predictions),
-            "not_ok": {k: v for k, v in s["verdicts"].items() if v != ["ok"]},
-            "stages": stage_digest(s)}  # fmt: skip
-
-
-def row_line(r: dict) -> str:
-    oracle = "" if r["oracle_kappa"] is None else f"  oracle {r['oracle_kappa']:.3f}"
-    return (f"fold {r['fold']} {r['combo']:52s} kappa {r['kappa']:.3f}{oracle}"
-            f"  {r['seconds']:.0f}s  {r['not_ok'] or ''}")  # fmt: skip
-
-
-def mean_table(rows: list[dict]) -> pd.DataFrame:
-    """Per combination: mean kappa and seconds, and the oracle's kappa and ratio if known."""
+def learning_table(rows: list[dict]) -> pd.DataFrame:
+    """Per combination: mean kappa and seconds; vs. its linear baseline or its best member;
+    the oracle's kappa and the ratio when known."""
     frame = pd.DataFrame(rows)
-    oracle = frame["oracle_kappa"].notna().all()
-    columns = ["kappa", "oracle_kappa", "seconds"] if oracle else ["kappa", "seconds"]
-    table = frame.groupby("combo")[columns].mean()
-    if oracle:
+    table = frame.groupby("combo")[["kappa", "seconds"]].mean()
+    for name in table.index:
+        table.loc[name, "compare"], table.loc[name, "reference"] = _reference(name, table)
+    oracle = frame.groupby("combo")["oracle_kappa"].mean()
+    if oracle.notna().any():
+        table["oracle_kappa"] = oracle
         table["ratio"] = table["kappa"] / table["oracle_kappa"]
     return table.sort_values("kappa", ascending=False)
+
+
+def _reference(name: str, table: pd.DataFrame) -> tuple[str, float]:
+    """A single image vs. its linear baseline; a fusion vs. its best member alone."""
+    if is_baseline(name) or "+" not in name and not image_modalities(parse_combo(name)):
+        return "", float("nan")
+    members = parse_combo(name)
+    if len(members) == 1 and baseline_name(name) in table.index:
+        return f"linear {table.loc[baseline_name(name), 'kappa']:.3f}", table.loc[name, "kappa"] / max(
+            table.loc[baseline_name(name), "kappa"], 1e-9)
+    known = [m for m in members if m in table.index]
+    if len(members) == 1 or not known:
+        return "", float("nan")
+    best = max(known, key=lambda m: table.loc[m, "kappa"])
+    return f"best member {best} {table.loc[best, 'kappa']:.3f}", table.loc[name, "kappa"] - table.loc[best, "kappa"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
-    parser.add_argument("--out", default="results/check_learning.json")
+    parser.add_argument("--name", default="check-learning", help="run name (search.name)")
+    parser.add_argument("--storage", help="folder holding runs (search.storage)")
+    parser.add_argument("--out", help="JSON of the numbers (default <run>/check_learning.json)")
     add_config_args(parser)
     args = parser.parse_intermixed_args(argv)
-    cfg = config_from(args, args.data)
-    rows = []
-    for output in run_folds(cfg, parse_combinations(cfg.search.combinations)):
-        rows.append(trial_row(output, args.data))
-        print(row_line(rows[-1]), flush=True)
-    table = mean_table(rows)
+    cfg = config_from(args, str(Path(args.data).expanduser().resolve()))
+    cfg.search.name = args.name
+    cfg.search.storage = args.storage or cfg.search.storage
+    outcome = search(cfg, lambda r: (execute_local(r), {"name": "local"}))
+    rows = trial_rows(outcome.layout, args.data)
+    table = learning_table(rows)
     if "oracle_kappa" not in table:
         print(f"no oracle in {args.data} (only demo data have one): kappas alone")
     print(table.round(3).to_string())
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(
-        json.dumps({"rows": rows, "mean": table.reset_index().to_dict("records")}, indent=1)
-    )
-    print(f"written: {args.out}")
-    return 0
+    out = Path(args.out) if args.out else outcome.layout.root / "check_learning.json"
+    out.write_text(json.dumps({"rows": rows, "mean": table.reset_index().to_dict("records")},
+                              indent=1, default=str))  # fmt: skip
+    print(f"written: {out}")
+    return 1 if outcome.failed else 0
 
 
 if __name__ == "__main__":

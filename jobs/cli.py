@@ -82,5 +82,24 @@ def one_line(err: BaseException) -> str:
 
 def run(main: Callable[[], int]) -> None:
     """Entrypoint wrapper: logging to stderr, user errors exit 2 with no traceback."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     raise SystemExit(guarded(main))
+
+
+def run_search(cfg: Config, executor: str = "ray") -> int:
+    """The search with the chosen executor, its summary printed; exit 1 if anything failed.
+
+    Ray is imported only for ``ray``: the local executor runs where Ray is not installed."""
+    from dfu.runs.run import describe, search
+
+    if executor == "ray":
+        from cluster.search import execute_ray as execute
+    else:
+        from dfu.runs.local import execute_local
+
+        def execute(run):
+            return execute_local(run), {"name": "local"}
+
+    outcome = search(cfg, execute)
+    describe(outcome)
+    return 1 if outcome.failed else 0

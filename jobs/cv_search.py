@@ -1,13 +1,15 @@
-"""The cross-validation search on Ray: every configured fold x modality combination.
+"""The cross-validation search: every configured fold x modality combination, on Ray.
 
-    python -m jobs.cv_search --data DIR [--config FILE] [--name NAME] [--storage PATH] [--verbose] [key=value ...]
+    python -m jobs.cv_search --data DIR [--config FILE] [--name NAME] [--storage PATH]
+        [--executor ray|local] [--verbose] [key=value ...]
 
 Without RAY_ADDRESS it starts a local Ray sized to this machine (dashboard on 127.0.0.1);
-under ``ray job submit`` it joins the cluster it runs in. Folds, combinations (a list,
+under ``ray job submit`` it joins the cluster it runs in. ``--executor local`` runs the same
+plan in this process, one unit after another, without Ray. Folds, combinations (a list,
 ``all`` or ``clinic``), image size, epochs, workers and GPUs per trial are config keys
 (``search.*``, ``data.image_size``, ``training.*``). Rerunning with the same name and
-storage resumes: finished trials and pre-trainings are kept, the rest run.
-Writes ``<storage>/<name>/``: results.csv, summary.csv, search.json, trials/, branches/.
+storage resumes: finished units are kept, the rest run.
+Writes ``<storage>/<name>/``: report.html, results.csv, summary.csv, search.json, trials/...
 """
 
 from __future__ import annotations
@@ -15,18 +17,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cluster.search import report, run_search
-from jobs.cli import add_config_args, config_from, run
+from jobs.cli import add_config_args, config_from, run, run_search
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder in the Zivot layout")
     parser.add_argument("--name", help="run name (search.name); the same name resumes")
     parser.add_argument("--storage", help="folder holding runs (search.storage); shared on a cluster")
+    parser.add_argument("--executor", choices=("ray", "local"), default="ray",
+                        help="ray (default) or local: this process, no Ray")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="Ray's own logs and Tune's status table")
     add_config_args(parser)
-    args = parser.parse_intermixed_args()
+    args = parser.parse_intermixed_args(argv)
     # Absolute: the resumability check compares it, and a Ray job runs in another folder.
     cfg = config_from(args, str(Path(args.data).expanduser().resolve()))
     if args.name:
@@ -34,9 +37,7 @@ def main() -> int:
     if args.storage:
         cfg.search.storage = args.storage
     cfg.search.verbose = cfg.search.verbose or args.verbose
-    outcome = run_search(cfg)
-    report(outcome)
-    return 1 if outcome.failed else 0
+    return run_search(cfg, args.executor)
 
 
 if __name__ == "__main__":

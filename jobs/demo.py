@@ -12,10 +12,9 @@ import argparse
 import time
 from pathlib import Path
 
-from cluster.search import report, run_search
 from dfu.data.demo import make_demo
 from dfu.data.zivot import format_summary, read_zivot
-from jobs.cli import add_config_args, config_from, run
+from jobs.cli import add_config_args, config_from, run, run_search
 
 
 def main() -> int:
@@ -32,9 +31,7 @@ def main() -> int:
         print(f"demo: data written in {time.time() - started:.1f} s", flush=True)
     cfg = config_from(args, str(data))
     print(format_summary(read_zivot(cfg.data, check_images=False).summary), flush=True)
-    outcome = run_search(cfg)
-    report(outcome)
-    return 1 if outcome.failed else 0
+    return run_search(cfg, "ray")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ import time
 
 from dfu.data.demo import make_demo
 from dfu.data.demo.generator import PRESETS
+from jobs.cli import run
+
+MIN_PATIENTS = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-scale", type=float, default=None,
                         help="frame size relative to the real cameras (overrides the preset)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.patients is not None and args.patients < MIN_PATIENTS:
+        parser.error(f"--patients must be at least {MIN_PATIENTS} (patient-grouped folds need them)")
+    if args.frame_scale is not None and not 0 < args.frame_scale <= 1:
+        parser.error("--frame-scale must be in (0, 1]")
     start = time.time()
     summary = make_demo(args.out, args.patients, args.seed, args.frame_scale, progress=True,
                         preset=args.preset)  # fmt: skip
@@ -46,4 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main)

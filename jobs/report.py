@@ -1,4 +1,4 @@
-"""Write a run's report: report.html (self-contained) and summary.json, next to its trials.
+"""Write a run's report: report.html (self-contained), summary.json, results.csv and summary.csv.
 
 python -m jobs.report RUN_DIR [--resamples 2000] [--seed 0]
 """

@@ -14,6 +14,7 @@ from dfu.config import Config
 TINY_SEARCH = (
     "data.image_size=16",
     "folds.n_folds=2",
+    "folds.inner_val_fraction=0.25",
     "metadata.n_estimators=20",
     "metadata.oof_folds=2",
     "training.pretrain.epochs=1",

@@ -13,18 +13,16 @@ TensorFlow-free part (random forest only), fast enough for the default suite.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dfu.combos import image_modalities, parse_combo
+from dfu.combos import baseline_modality, baseline_name, image_modalities, is_baseline, parse_combo
 from dfu.config import CLASSES, IMAGE_MODALITIES, load_config
 from dfu.data.demo import oracle_probabilities
 from dfu.health import StageRecord
-from dfu.metrics import PROBA_COLUMNS, score_predictions
-from dfu.results import baseline_modality, baseline_name, is_baseline
+from dfu.metrics import PROBA_COLUMNS
 from dfu.run_layout import RunLayout
 from dfu.sizing import plan_sizing
 from dfu.trial_output import predictions_frame, trial_summary, write_trial
@@ -126,7 +124,7 @@ def _write(layout, cfg, fold, combo, test, val, plant) -> None:
     frames = [predictions_frame(fold, name, part[["set_id", "assessment_id", "patient"]],
                                 part["y"].to_numpy(), proba) for part, proba in (test, val)]  # fmt: skip
     summary = trial_summary(fold, name, frames[0], _records(fold, combo, plant), sizing,
-                            cfg.to_dict(), 0.0, val=score_predictions(frames[1]))  # fmt: skip
+                            cfg.to_dict(), 0.0, val=frames[1])  # fmt: skip
     summary["seconds"] = 1.0
     if is_baseline(combo):
         summary["baseline"] = {"C": 0.01, "image_size": 16, "downscaled": True}
@@ -169,61 +167,21 @@ def _data_summary(demo: Path, sets: pd.DataFrame) -> dict:
 _TRAINED: dict[tuple, RunLayout] = {}
 
 
-def trained_run(root: Path, demo: Path, combos: list[str], save_weights: bool = True) -> RunLayout:
-    """A real run (``dfu.trial.run_folds``) written like the search writes one; memoised per
-    (demo, combos), so every test module of a session shares it.
-
-    ``run_folds`` yields no model, so each trial's Keras model is caught on its way out of
-    ``dfu.training.run_trial`` and handed to ``write_trial`` (model.weights.h5).
-    """
+def trained_run(root: Path, demo: Path, combos: list[str]) -> RunLayout:
+    """A real run: the search's plan, executed in this process (``dfu.runs.local``), with its
+    results, report and bundle; memoised per (demo, combos), so a session's modules share it."""
     key = (str(demo), tuple(combos))
     if key not in _TRAINED:
-        _TRAINED[key] = _train(root, demo, combos, save_weights)
+        from dfu.runs.local import execute_local
+        from dfu.runs.run import search
+
+        cfg = load_config(overrides=[*TINY, f"data.root={demo}", f"data.cache_dir={root / 'cache'}",
+                                     f"search.combinations={json.dumps(combos)}",
+                                     f"search.storage={root}", "search.name=run"])  # fmt: skip
+        outcome = search(cfg, lambda run: (execute_local(run, write=lambda _: None), {}))
+        assert not outcome.failed, outcome.record["errors"]
+        _TRAINED[key] = outcome.layout
     return _TRAINED[key]
-
-
-def _train(root: Path, demo: Path, combos: list[str], save_weights: bool) -> RunLayout:
-    from dfu.data.cache import build_cache, load_cache
-    from dfu.experiment import fold_manifest
-    from dfu.trial import run_folds
-
-    layout = RunLayout(root)
-    cfg = load_config(overrides=[*TINY, f"data.root={demo}", f"data.cache_dir={root / 'cache'}",
-                                 f"search.combinations={json.dumps(combos)}"])  # fmt: skip
-    cfg.save(layout.config)
-    cache = load_cache(build_cache(cfg.data, progress=False))
-    layout.data_summary.write_text(json.dumps(cache.summary))
-    fold_manifest(cache, cfg, layout.folds)
-    models: list = []
-    with _catch_models(models, any(image_modalities(parse_combo(c)) for c in combos)):
-        for output in run_folds(cfg, [parse_combo(c) for c in combos]):
-            s = output.summary
-            model = models.pop() if image_modalities(parse_combo(s["combo"])) else None
-            folder = layout.trial(s["fold"], parse_combo(s["combo"]))
-            write_trial(folder, s, output.predictions, model if save_weights else None)
-    return layout
-
-
-@contextmanager
-def _catch_models(models: list, active: bool):
-    """While open, dfu.training.run_trial appends each trial's Keras model to ``models``."""
-    if not active:  # no image combination: do not load TensorFlow at all
-        yield
-        return
-    import dfu.training
-
-    real = dfu.training.run_trial
-
-    def run_trial(*args, **kwargs):
-        result = real(*args, **kwargs)
-        models.append(result.model)
-        return result
-
-    dfu.training.run_trial = run_trial
-    try:
-        yield
-    finally:
-        dfu.training.run_trial = real
 
 
 def unlabelled_copy(demo: Path, out: Path) -> Path:
@@ -244,4 +202,4 @@ def unlabelled_copy(demo: Path, out: Path) -> Path:
 
 def metadata_run(root: Path, demo: Path) -> RunLayout:
     """Clinical data only: real trials without TensorFlow (seconds)."""
-    return trained_run(root, demo, ["metadata"], save_weights=False)
+    return trained_run(root, demo, ["metadata"])

@@ -17,8 +17,6 @@ import pytest
 from dfu.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-CLAIM = "needs cluster/search.py to validate before claiming the run"
-NOT_MINE = "needs jobs/make_demo_data.py to check --patients (and run under jobs.cli's guard)"
 CACHE = "data.cache_dir={tmp}/cache"
 
 
@@ -43,15 +41,17 @@ CASES = [
                                                    "--patients", "abc"],
          "argument --patients: invalid int value: 'abc'", usage=True),
     case("make_demo_data: no patients", ["jobs.make_demo_data", "--out", "{tmp}/d",
-                                         "--patients", "0"], "patients",
-         marks=pytest.mark.xfail(reason=NOT_MINE, strict=False)),
-    case("run_trial: unknown modality", ["jobs.run_trial", "--data", "{demo}", "--fold", "0",
-                                         "--combo", "metadata+foo", "--out", "{tmp}/t"],
-         "unknown modality foo", usage=True),
-    case("run_trial: fold not in the folds", ["jobs.run_trial", "--data", "{demo}", "--fold", "7",
-                                              "--combo", "metadata", "--out", "{tmp}/t",
-                                              "folds.n_folds=2", CACHE],
-         "fold 7 is not in the manifest (folds [0, 1])"),
+                                         "--patients", "0"], "--patients must be at least 2",
+         usage=True),
+    case("cv_search local: unknown modality", ["jobs.cv_search", "--data", "{demo}", "--executor",
+                                               "local", "--storage", "{tmp}/runs",
+                                               "search.combinations=[metadata+foo]"],
+         "unknown modality foo"),
+    case("cv_search local: fold not in the folds", ["jobs.cv_search", "--data", "{demo}",
+                                                    "--executor", "local", "--storage",
+                                                    "{tmp}/runs", "search.folds=[7]",
+                                                    "folds.n_folds=2", CACHE],
+         "search.folds: fold [7] outside 0..1"),
     case("report: not a run", ["jobs.report", "{tmp}"],
          "{tmp}: not a run directory (no config.yaml)"),
     case("report: nothing finished", ["jobs.report", "{tmp}/empty_run"],
@@ -67,8 +67,8 @@ CASES = [
                                             "--out", "{tmp}/c.json", CACHE],
          "/nonexistent/zivot: dataset folder not found"),
     case("check_learning: more folds than patients", ["jobs.check_learning", "--data", "{demo}",
-                                                      "--out", "{tmp}/c.json",
-                                                      "folds.n_folds=100", CACHE],
+                                                      "--out", "{tmp}/c.json", "--storage",
+                                                      "{tmp}/runs", "folds.n_folds=100", CACHE],
          "cannot fill 100 patient-grouped folds"),
     case("cv_search: no such folder", ["jobs.cv_search", "--data", "/nonexistent/zivot",
                                        "--name", "b", "--storage", "{tmp}/runs", CACHE],
@@ -111,7 +111,6 @@ def test_bad_invocation_exits_2_with_one_error_line(args, words, usage, places):
         assert errors[0].startswith("error: ")
 
 
-@pytest.mark.xfail(reason=CLAIM, strict=False)
 @pytest.mark.parametrize("name, overrides", [("b", ["--data", "/nonexistent/zivot"]),
                                              ("c", ["--data", "{demo}", "folds.n_folds=100"])])  # fmt: skip
 def test_a_search_that_cannot_start_leaves_no_claim_on_its_name(name, overrides, places):

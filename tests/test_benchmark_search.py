@@ -1,4 +1,4 @@
-"""The search benchmark's process-tree memory sampler (the search itself is what `make demo` runs)."""
+"""The search benchmark's process-tree sampler (memory, CPU) and its per-unit timings."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from dfu.run_layout import RunLayout
-from jobs.benchmark_search import TreeSampler, memory_bytes, process_tree, trial_seconds
+from jobs.benchmark_search import TreeSampler, cpu_seconds, memory_bytes, process_tree, unit_timings
 
 
 def test_process_tree_finds_grandchildren_and_sums_their_memory():
@@ -41,13 +41,34 @@ def test_memory_of_a_process_that_is_gone_is_zero():
     assert 0 < pss <= rss
 
 
-def test_trial_seconds_sum_what_each_pretraining_and_trial_recorded(tmp_path):
+def test_cpu_seconds_of_a_busy_process_grow():
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        sampler = TreeSampler(child.pid)
+        sampler.sample()
+        subprocess.run(["sleep", "1.5"])
+        sampler.sample()
+        assert 0.5 < sampler.cpu_total < 3.0 and cpu_seconds(child.pid) > 0.5
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_unit_timings_per_kind_and_once_warm(tmp_path):
+    """Overhead = unit wall - Keras; "warm" leaves out each process's first network unit."""
     layout = RunLayout(tmp_path / "run")
-    for fold, seconds in ((0, 10.0), (1, 12.5)):
-        layout.branch(fold, "thermal_map").mkdir(parents=True)
-        (layout.branch(fold, "thermal_map") / "record.json").write_text(json.dumps({"seconds": seconds}))
-        for combo, spent in ((("metadata",), 1.0), (("metadata", "thermal_map"), 30.0)):
-            layout.trial(fold, combo).mkdir(parents=True)
-            (layout.trial(fold, combo) / "trial.json").write_text(json.dumps({"seconds": spent}))
-    assert trial_seconds(layout) == {"pretrain": 22.5, "trials": 62.0,
-                                     "pretrain_count": 2, "trial_count": 4}  # fmt: skip
+    units = [(layout.branch(0, "thermal_map") / "record.json", {"modality": "thermal_map"}, 1, 9.0),
+             (layout.trial(0, "thermal_map") / "trial.json", {"combo": "thermal_map"}, 2, 3.0),
+             (layout.branch(1, "thermal_map") / "record.json", {"modality": "thermal_map"}, 3, 2.0),
+             (layout.trial(0, "metadata") / "trial.json", {"combo": "metadata"}, 4, 0.5),
+             (layout.trial(0, "linear(thermal_map)") / "trial.json",
+              {"combo": "linear(thermal_map)"}, 5, 1.0)]  # fmt: skip
+    for path, kind, started, overhead in units:
+        path.parent.mkdir(parents=True)
+        timing = {"started": started, "wall": overhead + 10, "keras": 10.0, "overhead": overhead}
+        path.write_text(json.dumps({**kind, "timing": timing, "ray": {"pid": 7}}))
+    found = unit_timings(layout)
+    assert found["pretrain"] == {"count": 2, "wall_sum": 31.0, "median_overhead": 5.5,
+                                 "median_overhead_warm": 2.0}  # fmt: skip
+    assert found["image trial"]["median_overhead_warm"] == 3.0  # after pid 7's first branch
+    assert found["metadata trial"]["count"] == found["linear"]["count"] == 1

@@ -50,14 +50,17 @@ def test_round_trip_reproduces_the_trials_test_predictions(run, tmp_path):
     assert_fold_predictions_equal(bundle, run, "metadata", atol=1e-7)
 
 
-def test_a_metadata_model_saved_by_the_trial_is_used_as_is(run, tmp_path):
+def test_the_forest_each_folds_trials_used_is_shipped_as_is_never_refitted(run, tmp_path):
     copy = RunLayout(tmp_path / "run")
     shutil.copytree(run.root, copy.root, ignore=shutil.ignore_patterns("cache"))
     for k in (0, 1):
         dummy = DummyClassifier(strategy="constant", constant=k).fit([[0], [1]], [0, 1])
-        joblib.dump(dummy, copy.trial(k, ("metadata",)) / METADATA_MODEL_FILE)
+        joblib.dump(dummy, copy.fold_metadata_model(k))
     bundle = load_bundle(save_bundle(copy.root, "metadata", tmp_path / "bundle"))
     assert [bundle.metadata_models[k].constant for k in (0, 1)] == [0, 1]
+    copy.fold_metadata_model(1).unlink()
+    with pytest.raises(ValueError, match="metadata_model.joblib: missing"):
+        save_bundle(copy.root, "metadata", tmp_path / "bundle2")
 
 
 def test_an_image_combination_needs_the_trials_weights(run, tmp_path):

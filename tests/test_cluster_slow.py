@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,6 @@ from conftest_cluster import TINY_SEARCH, local_ray, mtimes, search_config
 
 from cluster.connect import ENV_VARS
 from cluster.search import run_search
-from cluster.worker import KILL_ONCE_VAR
 from dfu.run_layout import RunLayout
 
 pytestmark = pytest.mark.slow
@@ -35,24 +35,32 @@ def test_two_workers_per_trial(demo_dir_medium, tiny_config, tmp_path):
                         "search.folds=[0]", "search.workers_per_trial=2")  # fmt: skip
     with local_ray(num_cpus=2):
         record = run_search(cfg).record
-    assert record["errors"] == [] and record["ray"]["concurrent_trials"] == 1
-    trial = json.loads((RunLayout.of(tmp_path, "t").trial(0, FUSION) / "trial.json").read_text())
+    assert record["errors"] == [] and record["executor"]["ray"]["concurrent_trials"] == 1
+    folder = RunLayout.of(tmp_path, "t").trial(0, FUSION)
+    trial = json.loads((folder / "trial.json").read_text())
     assert trial["ray"]["workers"] == 2 and trial["sizing"]["workers"] == 2
     assert all(s["steps_per_epoch"] == trial["sizing"]["steps"]["train"] for s in trial["stages"])
     assert trial["test"]["image_set"]["n"] == trial["sizing"]["rows"]["test"]
-    assert (RunLayout.of(tmp_path, "t").trial(0, FUSION) / "model.weights.h5").is_file()
+    assert (folder / "model.weights.h5").is_file()
 
 
-def test_a_killed_train_worker_is_retried(demo_dir_medium, tiny_config, tmp_path):
-    """The first Train worker SIGKILLs itself; FailureConfig restarts the run, which finishes."""
-    marker = tmp_path / "killed-once"
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_process_killed_mid_training_is_retried(demo_dir_medium, tiny_config, tmp_path, workers):
+    """SIGKILL (as the OOM killer sends) to the process training a unit: with one worker that is
+    the Tune trial process (Tune's FailureConfig retries it), with two a Train worker (Train's
+    retries the worker group). The process is found by the TensorBoard file it holds open."""
     cfg = search_config(tiny_config, demo_dir_medium, tmp_path, "search.combinations=[thermal_map]",
-                        "search.folds=[0]", "search.max_failures=1")  # fmt: skip
-    with local_ray(num_cpus=2, **{KILL_ONCE_VAR: str(marker)}):
+                        "search.folds=[0]", "search.max_failures=1", "training.pretrain.epochs=30",
+                        "training.pretrain.patience=30", f"search.workers_per_trial={workers}")  # fmt: skip
+    events = RunLayout.of(tmp_path, "t").branch(0, "thermal_map") / "tensorboard"
+    killed = []
+    killer = threading.Thread(target=_kill_the_trainer, args=(events, killed), daemon=True)
+    with local_ray(num_cpus=2):
+        killer.start()
         record = run_search(cfg).record
-    assert marker.exists()  # a worker did die
+    assert killed, "no process was found training the unit"
     assert record["errors"] == []
-    assert record["pretrain"]["finished"] == 1 and record["trials"]["finished"] == 1
+    assert record["units"]["pretrain"]["finished"] == 1 and record["units"]["trial"]["finished"] == 1
 
 
 def test_driver_killed_mid_search_resumes_without_redoing_finished_work(demo_dir_medium, tmp_path):
@@ -65,22 +73,22 @@ def test_driver_killed_mid_search_resumes_without_redoing_finished_work(demo_dir
     driver = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        _wait_for(lambda: len(layout.trial_dirs()) >= 1, timeout=900, what="a first finished trial")
+        _wait_for(lambda: len(_trials(layout)) >= 1, timeout=900, what="a first finished trial")
     finally:
         driver.send_signal(signal.SIGKILL)  # the driver only; its local Ray must die with it
         driver.wait()
         _end_session(driver.pid)
     done_before = mtimes(layout.root / "trials", "trial.json")
-    assert 1 <= len(done_before) < 6
+    assert 1 <= len(_trials(layout)) < 6 and layout.lock.exists()  # the dead driver's lock
 
     rerun = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     record = json.loads(layout.search_record.read_text())
-    assert record["trials"] == {"expected": 6, "finished": 6, "ran": 6 - len(done_before)}
-    assert record["pretrain"]["finished"] == 2 and record["pretrain"]["ran"] == 0  # phase 1 was done
+    assert record["units"]["trial"]["finished"] == 6 and record["errors"] == []
+    assert record["units"]["trial"]["ran"] == 6 - len(_trials(layout, done_before))
     assert {p: t for p, t in mtimes(layout.root / "trials", "trial.json").items() if p in done_before} == done_before
     results = pd.read_csv(layout.results)
-    assert len(results[~results["combo"].str.startswith("ensemble")]) == 6  # + ensemble rows
+    assert len(results[results["combo"].isin(["metadata", "thermal_map", "metadata+thermal_map"])]) == 6
 
 
 def test_trials_spread_over_two_nodes(demo_dir_medium, tiny_config, tmp_path):
@@ -98,7 +106,7 @@ def test_trials_spread_over_two_nodes(demo_dir_medium, tiny_config, tmp_path):
         ray.shutdown()
         cluster.shutdown()
         _stop_cluster(session)  # seen: a TrainController outliving Cluster.shutdown()
-    assert record["errors"] == [] and record["ray"]["nodes"] == 2
+    assert record["errors"] == [] and record["executor"]["ray"]["nodes"] == 2
     layout = RunLayout.of(tmp_path, "t")
     nodes = [json.loads((layout.branch(k, "thermal_map") / "record.json").read_text())["ray"]["node_id"]
              for k in (0, 1)]  # fmt: skip
@@ -130,7 +138,30 @@ def test_ray_job_submit_to_a_started_cluster(demo_dir_medium, tmp_path):
     assert job.returncode == 0 and "succeeded" in job.stdout, job.stdout[-3000:] + job.stderr[-3000:]
     assert "ray: cluster" in job.stdout  # the job joined the running cluster
     record = json.loads(RunLayout.of(storage, "job").search_record.read_text())
-    assert record["errors"] == [] and record["trials"]["finished"] == 2
+    assert record["errors"] == [] and record["units"]["trial"]["finished"] == 2
+
+
+def _trials(layout: RunLayout, among=None) -> list[Path]:
+    """Finished trials of combinations (not the linear baselines)."""
+    found = [p for p in layout.trial_dirs() if not p.name.startswith("linear(")]
+    return [p for p in found if among is None or p / "trial.json" in among]
+
+
+def _kill_the_trainer(events: Path, killed: list) -> None:
+    """Once the unit's TensorBoard events file exists, SIGKILL the process holding it open."""
+    deadline = time.time() + 600
+    while time.time() < deadline and not killed:
+        files = [str(f) for f in events.rglob("events.out.*")] if events.exists() else []
+        holders = [pid for pid in _pids() for f in files if _safe(lambda pid=pid, f=f: _holds(pid, f))]
+        if holders:
+            os.kill(holders[0], signal.SIGKILL)
+            killed.append(holders[0])
+            return
+        time.sleep(0.5)
+
+
+def _holds(pid: int, path: str) -> bool:
+    return any((_safe(lambda fd=fd: os.readlink(fd)) or "") == path for fd in Path(f"/proc/{pid}/fd").iterdir())
 
 
 def _wait_for(condition, timeout: float, what: str) -> None:

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfu.combos import parse_combinations
 from dfu.config import load_config
 from dfu.data.demo import make_demo
 from dfu.metrics import PROBA_COLUMNS, assessment_probabilities, classification_metrics
-from dfu.trial import run_folds
+from dfu.run_layout import RunLayout
+from dfu.runs.local import execute_local
+from dfu.runs.run import search
 from jobs.check_learning import oracle_kappa
 
 ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
@@ -36,45 +37,49 @@ PROTOCOL = ["folds.n_folds=5", "model.filters=[16,32,64]", "training.pretrain.ep
             "training.stage1.warmup=3"]  # fmt: skip
 
 
-def test_run_trial_cli_writes_trial_and_predictions(demo_dir_medium, tiny_config, tmp_path):
+def test_local_executor_cli_writes_every_unit_like_the_ray_search(demo_dir_medium, tiny_config, tmp_path):
+    """``cv_search --executor local``: the search's plan in one process, no Ray, same files."""
     cfg_file = tiny_config.save(tmp_path / "config.yaml")
-    out = tmp_path / "trial"
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.run_trial", "--data", str(demo_dir_medium), "--fold", "0",
-         "--combo", "metadata+thermal_map", "--out", str(out), "--config", str(cfg_file),
-         "data.image_size=16"],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "jobs.cv_search", "--data", str(demo_dir_medium), "--executor",
+         "local", "--name", "l", "--storage", str(tmp_path / "runs"), "--config", str(cfg_file),
+         "data.image_size=16", "folds.inner_val_fraction=0.25", "search.folds=[0]",
+         "search.combinations=[metadata,metadata+thermal_map]"],
+        capture_output=True, text=True, timeout=900,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    trial = json.loads((out / "trial.json").read_text())
-    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ray:" not in done.stdout  # Ray was never started
+    layout = RunLayout.of(tmp_path / "runs", "l")
+    trial = json.loads((layout.trial(0, "metadata+thermal_map") / "trial.json").read_text())
+    predictions = pd.read_parquet(layout.trial(0, "metadata+thermal_map") / "predictions.parquet")
     assert trial["combo"] == "metadata+thermal_map" and trial["fold"] == 0
     assert set(trial["verdicts"]) == {"pretrain_thermal_map", "stage1", "stage2"}
     sizing = trial["sizing"]
     assert sizing["steps"]["train"] == -(-sizing["rows"]["train"] // sizing["batch_size"])
-    assert len(predictions) == trial["sizing"]["rows"]["test"] == trial["test"]["image_set"]["n"]
+    assert len(predictions) == sizing["rows"]["test"] == trial["test"]["image_set"]["n"]
+    assert trial["val"]["image_set"]["n"] == sizing["rows"]["val"]
     assert np.allclose(predictions[PROBA_COLUMNS].sum(axis=1), 1, atol=1e-5)
-    assert (out / "tensorboard" / "stage1").is_dir()
+    assert (layout.trial(0, "metadata+thermal_map") / "tensorboard" / "stage1").is_dir()
+    assert (layout.trial(0, "linear(thermal_map)") / "trial.json").is_file()
+    assert layout.fold_metadata_model(0).is_file() and (layout.root / "report.html").is_file()
 
 
-def test_bad_combo_exits_2_naming_it(demo_dir_small, tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.run_trial", "--data", str(demo_dir_small), "--fold", "0",
-         "--combo", "metadata+xray", "--out", str(tmp_path)], capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 2 and "xray" in done.stderr and "Traceback" not in done.stderr
-
-
-def _run(root, combos, *overrides) -> pd.DataFrame:
-    """The demo config with the protocol settings; one row per fold x combination."""
-    cfg = load_config("dfu/configs/demo.yaml", [f"data.root={root}", *PROTOCOL, *overrides])
+def _run(root, combos, storage, *overrides) -> pd.DataFrame:
+    """The demo config with the protocol settings, run by the local executor; one row per fold x
+    combination (and linear baseline)."""
+    cfg = load_config("dfu/configs/demo.yaml", [f"data.root={root}", *PROTOCOL, *overrides,
+                      f"search.combinations={json.dumps(list(combos))}",
+                      f"search.storage={storage}", "search.name=protocol"])  # fmt: skip
+    outcome = search(cfg, lambda run: (execute_local(run), {}))
+    assert not outcome.failed, outcome.record["errors"]
     rows = []
-    for out in run_folds(cfg, parse_combinations(combos)):
-        s = out.summary
+    for folder in outcome.layout.trial_dirs():
+        s = json.loads((folder / "trial.json").read_text())
+        predictions = pd.read_parquet(folder / "predictions.parquet")
         rows.append({
             "fold": s["fold"], "combo": s["combo"], "kappa": s["test"]["assessment"]["kappa"],
-            "oracle": oracle_kappa(root, s["combo"], out.predictions), "verdicts": s["verdicts"],
-            "predictions": out.predictions, "summary": s,
+            "oracle": oracle_kappa(root, s["combo"], predictions), "verdicts": s["verdicts"],
+            "predictions": predictions, "summary": s,
         })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -87,6 +87,11 @@ def cache_key(cfg: DataConfig, root: str | Path | None = None, require_labels: b
     return digest.hexdigest()[:KEY_LENGTH]
 
 
+def image_sets_file(path: str | Path) -> Path:
+    """The Parquet file of a cache directory (what Ray Data reads)."""
+    return Path(path) / "image_sets.parquet"
+
+
 def build_cache(
     cfg: DataConfig,
     root: str | Path | None = None,
@@ -199,14 +204,16 @@ def _crop_chunk(rows: list[dict], size: int) -> dict[str, np.ndarray]:
     return {m: np.stack([c[m] for c in crops]) for m in IMAGE_MODALITIES}
 
 
-def load_cache(path: str | Path) -> Cache:
-    """Read a cache directory written by ``build_cache``."""
+def load_cache(path: str | Path, modalities=IMAGE_MODALITIES) -> Cache:
+    """Read a cache directory written by ``build_cache``: the index, the assessments and the
+    crops of ``modalities`` (``()``: none, e.g. for a driver whose workers read them)."""
     path = Path(path)
     if not _complete(path):
         raise DataError("no complete cache here (build it with jobs.build_cache)", file=str(path))
-    table = pq.read_table(path / "image_sets.parquet")
-    images = {m: _tensor(table.column(m), table.schema.field(m).type) for m in IMAGE_MODALITIES}
-    index = table.drop_columns(list(IMAGE_MODALITIES)).to_pandas()
+    columns = [*INDEX_COLUMNS, *modalities]
+    table = pq.read_table(path / "image_sets.parquet", columns=columns)
+    images = {m: _tensor(table.column(m), table.schema.field(m).type) for m in modalities}
+    index = table.drop_columns(list(modalities)).to_pandas()
     labels = index["label"].astype(object)
     index["label"] = labels.where(labels.notna(), None)
     assessments = pq.read_table(path / "assessments.parquet").to_pandas()
