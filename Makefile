@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_DATA ?= data/demo
 DEMO_CONFIG ?= dfu/configs/demo.yaml
 
-.PHONY: setup demo test test-slow test-acceptance lint bench bench-search clean
+.PHONY: setup demo test test-slow test-acceptance test-acceptance-full lint bench bench-search bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,14 +20,19 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m jobs.demo --data $(DEMO_DATA) --config $(DEMO_CONFIG)
 
+# Two pytest workers: most tests train in one thread. Ray tests (slow) run one at a time: each
+# starts its own 2-CPU Ray.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 test-acceptance: $(STAMP)
-	$(BIN)/python -m pytest -q -s -m acceptance
+	$(BIN)/python -m pytest -q -n 2 -m acceptance
+
+test-acceptance-full: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m acceptance_full
 
 lint: $(STAMP)
 	$(BIN)/ruff check dfu cluster jobs tests
@@ -37,6 +42,9 @@ bench: $(STAMP)
 
 bench-search: $(STAMP)
 	$(BIN)/python -m jobs.benchmark_search --data $(DEMO_DATA) --out bench/search.json
+
+bench-scale: $(STAMP)
+	$(BIN)/python -m jobs.benchmark_scale --data data/clinic --out bench/scale.json
 
 clean:
 	rm -rf .cache results data/demo

@@ -118,6 +118,9 @@ class ModelConfig:
     # Stage 1 freezes each branch's backbone; also its hidden layer when True (then only the
     # fresh heads and the fusion weights train, a read-out of the pre-trained features).
     freeze_hidden: bool = False
+    # Stage 2 unfreezes only the top fraction of each backbone's layers with weights (counted
+    # from the output end; 1.0 = all of them). The clinic fine-tuned DenseNet121's top 0.05.
+    unfreeze_fraction: float = 1.0
 
 
 @dataclass
@@ -334,6 +337,7 @@ def validate(config: Config) -> None:
     _check(config.metadata.class_weight_max_ratio >= 1, "metadata.class_weight_max_ratio", ">= 1")
     _check(0 < config.model.fusion_init_metadata < 1, "model.fusion_init_metadata", "in (0, 1)")
     _check(config.model.pool_grid >= 1, "model.pool_grid", "must be >= 1 (1 = global pooling)")
+    _check(0 < config.model.unfreeze_fraction <= 1, "model.unfreeze_fraction", "must be in (0, 1]")
     _check(t.fusion_l2 >= 0, "training.fusion_l2", "must be >= 0")
     for modality, names in d.augment.by_modality().items():
         bad = [n for n in names if n not in AUGMENTATIONS]

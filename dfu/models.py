@@ -20,7 +20,10 @@ member; ``dfu.fusion_fit`` fits the weights on held-out rows after training.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from dfu.combos import Combo, has_metadata, image_modalities
 from dfu.config import AUGMENTATIONS, CLASSES, ModelConfig
@@ -45,7 +48,7 @@ def backbone(modality: str, cfg: ModelConfig, image_size: int) -> keras.Model:
             x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
         features = _readout(x, cfg.pool_grid)
     else:
-        features = _application(cfg, image_size)(x)
+        features = _pretrained_features(x, cfg, image_size)
     return keras.Model(inputs, features, name=f"{modality}_backbone")
 
 
@@ -64,19 +67,65 @@ def _readout(x, grid: int):
     return keras.layers.Flatten(name="flatten")(x)
 
 
-def _application(cfg: ModelConfig, image_size: int) -> keras.Model:
-    """A keras.applications backbone by name; weights only from a local file, never downloaded."""
-    builder = getattr(keras.applications, cfg.backbone, None)
-    if builder is None:
+def _pretrained_features(x, cfg: ModelConfig, image_size: int):
+    """A keras.applications backbone on its family's own ``preprocess_input`` (0-255 RGB in).
+
+    With loaded weights it always runs in inference mode (``training=False``), the Keras
+    transfer-learning recipe: unfrozen, its BatchNorm layers keep the moving statistics the
+    weights were trained with instead of re-estimating them from small clinic batches (and
+    EfficientNet's drop-connect stays off); their scales and offsets still train.
+    """
+    x = keras.layers.Lambda(preprocessing(cfg.backbone), name="preprocess")(x)  # no weights
+    net = _application(cfg, image_size)
+    return net(x, training=False) if cfg.backbone_weights else net(x)
+
+
+def preprocessing(name: str):
+    """The ``preprocess_input`` of a keras.applications backbone's own module (``DenseNet121``
+    -> ``keras.applications.densenet``): caffe, torch or [-1, 1] scaling, or the identity for
+    families that normalise inside the model (EfficientNet, ConvNeXt, RegNet, MobileNetV3)."""
+    builder = getattr(keras.applications, name, None)
+    family = getattr(builder, "__module__", "").rpartition(".")[2]  # tf_keras.src.applications.X
+    module = getattr(keras.applications, family, None)
+    if not callable(builder) or not hasattr(module, "preprocess_input"):
         raise ValueError(
-            f"model.backbone: {cfg.backbone!r} is neither 'small_cnn' nor a keras.applications model"
+            f"model.backbone: {name!r} is neither 'small_cnn' nor a keras.applications model "
+            "with its own preprocess_input (e.g. DenseNet121, ResNet50, EfficientNetB0)"
         )
+    return module.preprocess_input
+
+
+def _application(cfg: ModelConfig, image_size: int) -> keras.Model:
+    """A keras.applications backbone by name (checked by ``preprocessing``); weights only from a
+    local file, never downloaded."""
+    builder = getattr(keras.applications, cfg.backbone)
     net = builder(
         include_top=False, weights=None, input_shape=(image_size, image_size, 3), pooling="avg"
     )
     if cfg.backbone_weights:
         net.load_weights(cfg.backbone_weights)
+        _imagenet_input_scale(net)
     return net
+
+
+# What EfficientNet B0-B7 ImageNet files hold as their input Normalization's *variance*.
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _imagenet_input_scale(net: keras.Model) -> None:
+    """EfficientNet B0-B7 with Keras' ImageNet file: inputs scaled as Keras' own ImageNet model.
+
+    The file stores the ImageNet standard deviations as the variance of the model's input
+    Normalization; built with ``weights="imagenet"`` Keras adds a multiply by 1/sqrt(std)
+    after it (tensorflow/tensorflow#49930), built with ``weights=None`` (as here) it does
+    not, and the stem would see inputs ~2x too small. Squaring the variance gives the same
+    ``(x / 255 - mean) / std``. Other files (and every other family) are left as they are.
+    """
+    for layer in net.layers[:4]:
+        if isinstance(layer, keras.layers.Normalization) and len(layer.get_weights()) == 3:
+            mean, variance, count = layer.get_weights()
+            if variance.shape == (3,) and np.allclose(variance, _IMAGENET_STD):
+                layer.set_weights([mean, np.square(variance), count])
 
 
 def _augmentation(modality: str, names: Sequence[str]) -> list:
@@ -225,13 +274,32 @@ def transfer_branch(source: keras.Model, target: keras.Model, modality: str) -> 
     return copied
 
 
-def set_branches_trainable(model: keras.Model, modalities, trainable: bool, hidden: bool = False) -> None:
+def set_branches_trainable(model: keras.Model, modalities, trainable: bool, hidden: bool = False,
+                           fraction: float = 1.0) -> None:  # fmt: skip
     """Freeze or unfreeze the backbones (feature extractors) of the given branches, and their
-    hidden layers too when ``hidden``."""
+    hidden layers too when ``hidden``. Unfreezing with ``fraction`` < 1 unfreezes only the top
+    ``ceil(fraction * n)`` of a backbone's ``n`` layers with weights (counted from its output
+    end); the rest stay frozen."""
     for m in modalities:
-        model.get_layer(f"{m}_backbone").trainable = trainable
+        net = model.get_layer(f"{m}_backbone")
+        net.trainable = trainable
+        if trainable and fraction < 1:
+            layers = weighted_layers(net)
+            for layer in layers[: len(layers) - math.ceil(round(fraction * len(layers), 9))]:
+                layer.trainable = False
         if hidden:
             model.get_layer(f"{m}_hidden").trainable = trainable
+
+
+def weighted_layers(net: keras.Model) -> list:
+    """A model's layers that hold weights, nested models flattened, from the input end."""
+    found = []
+    for layer in net.layers:
+        if isinstance(layer, keras.Model):
+            found += weighted_layers(layer)
+        elif layer.weights:
+            found.append(layer)
+    return found
 
 
 def trainable_parameters(model: keras.Model) -> int:

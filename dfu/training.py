@@ -125,7 +125,8 @@ def fine_tune(model, source, combo, alpha, stage1: StageRecord, cfg: Config, str
     """Step 5: unfreeze and fine-tune; revert to stage 1 unless inner-val kappa improves."""
     before = model.get_weights()
     with strategy.scope():
-        set_branches_trainable(model, image_modalities(combo), True, hidden=True)
+        set_branches_trainable(model, image_modalities(combo), True, hidden=True,
+                               fraction=cfg.model.unfreeze_fraction)  # fmt: skip
     record = run_stage(model, source, combo, cfg.training.stage2, alpha, "stage2", cfg, strategy,
                        log_dir, callbacks)  # fmt: skip
     if record.val_kappa <= stage1.val_kappa:

@@ -3,8 +3,9 @@
     python -m jobs.check_learning --data DIR [--config FILE] [--name NAME] [--storage PATH]
         [--out FILE] [key=value ...]
 
-Runs the configured search in this process (no Ray; ``dfu.runs.local``; the same plan and
-files as ``jobs.cv_search``, so rerunning resumes), then prints per combination the mean test
+Runs the configured search (in this process by default, ``dfu.runs.local``; on Ray with
+``--executor ray``; the same plan and files as ``jobs.cv_search``, so rerunning resumes), then
+prints per combination the mean test
 kappa (assessment level) over folds and, where they apply: each single image modality against
 its linear baseline (the issue's bar: >= 0.9 x a baseline that reaches 0.2), each fusion
 against its best member, and the Bayes oracle's kappa on the same test rows (demo data only,
@@ -85,18 +86,28 @@ def _reference(name: str, table: pd.DataFrame) -> tuple[str, float]:
     return f"best member {best} {table.loc[best, 'kappa']:.3f}", table.loc[name, "kappa"] - table.loc[best, "kappa"]
 
 
+def _executor(name: str):
+    if name == "ray":
+        from cluster.search import execute_ray
+
+        return execute_ray
+    return lambda run: (execute_local(run), {"name": "local"})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--name", default="check-learning", help="run name (search.name)")
     parser.add_argument("--storage", help="folder holding runs (search.storage)")
     parser.add_argument("--out", help="JSON of the numbers (default <run>/check_learning.json)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local (default): this process; ray: Tune trials, as cv_search")  # fmt: skip
     add_config_args(parser)
     args = parser.parse_intermixed_args(argv)
     cfg = config_from(args, str(Path(args.data).expanduser().resolve()))
     cfg.search.name = args.name
     cfg.search.storage = args.storage or cfg.search.storage
-    outcome = search(cfg, lambda r: (execute_local(r), {"name": "local"}))
+    outcome = search(cfg, _executor(args.executor))
     rows = trial_rows(outcome.layout, args.data)
     table = learning_table(rows)
     if "oracle_kappa" not in table:

@@ -71,7 +71,7 @@ def test_a_fusion_that_does_not_beat_its_best_source_on_held_out_rows_becomes_th
     fit = choose_fusion([useful, noise], y, assessments, patients, ["metadata", "depth_rgb"],
                         EQUAL, w0=[0.7, 0.3], b0=[0, 0, 0])  # fmt: skip
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0] and fit.bias == [0.0] * 3
-    assert fit.cv_kappa < fit.source_kappas["metadata"]
+    assert fit.cv_loss["gain_over_metadata"] <= fit.cv_loss["standard_error"]
 
 
 def test_complementary_sources_keep_their_fusion():
@@ -81,4 +81,5 @@ def test_complementary_sources_keep_their_fusion():
     fit = choose_fusion([a, b], y, assessments, patients, ["metadata", "depth_rgb"], EQUAL,
                         w0=[0.7, 0.3], b0=[0, 0, 0])  # fmt: skip
     assert fit.chosen == "fusion" and min(fit.weights) > 0.3
-    assert fit.cv_kappa >= max(fit.source_kappas.values())
+    gain = next(v for k, v in fit.cv_loss.items() if k.startswith("gain_over_"))
+    assert gain > fit.cv_loss["standard_error"] > 0

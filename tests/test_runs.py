@@ -137,3 +137,35 @@ def _summary(fold, combo, kappa, stage1=("ok",), stage2=("ok",), kept=True) -> d
 def _write(path: Path, value: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value))
+
+
+def test_a_failed_bundle_fails_the_search_after_saving_the_rest_and_a_rerun_redoes_only_it(
+    demo_dir_medium, tmp_path, monkeypatch
+):
+    from conftest_run import TINY
+
+    import dfu.bundle
+    from dfu.runs.local import execute_local
+    from dfu.runs.run import search
+
+    cfg = load_config(overrides=[*TINY, f"data.root={demo_dir_medium}", f"data.cache_dir={tmp_path / 'c'}",
+                                 "search.combinations=[metadata]", f"search.storage={tmp_path}",
+                                 "search.name=r"])  # fmt: skip
+
+    def execute(run):
+        return execute_local(run, write=lambda _: None), {}
+
+    def disk_full(*args, **kwargs):
+        raise OSError("no space left on device")
+
+    real = dfu.bundle.save_bundle
+    monkeypatch.setattr(dfu.bundle, "save_bundle", disk_full)
+    first = search(cfg, execute)
+    layout = first.layout
+    assert first.failed and first.record["errors"] == ["bundle: OSError: no space left on device"]
+    assert layout.results.exists() and (layout.root / "report.html").exists()  # the rest is saved
+    assert not (layout.root / "bundle").exists()
+    monkeypatch.setattr(dfu.bundle, "save_bundle", real)
+    again = search(cfg, execute)
+    assert not again.failed and (layout.root / "bundle" / "bundle.json").exists()
+    assert all(u["ran"] == 0 for u in again.record["units"].values())  # no unit was redone
