@@ -34,8 +34,11 @@ test-acceptance: $(STAMP)
 test-acceptance-full: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m acceptance_full
 
+# ruff's checks, its formatting, and the import layering (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check dfu cluster jobs tests
+	$(BIN)/ruff format --check dfu cluster jobs tests
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m jobs.benchmark --out bench/benchmark.json

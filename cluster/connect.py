@@ -8,12 +8,15 @@ inherits them from this process's environment, so no ``runtime_env`` is needed (
 every worker process starts Python twice, and a source checkout would be packaged and
 uploaded although the package is installed); a job on a cluster passes them in its
 ``runtime_env``. This module, the tests and ``dfu.keras_setup`` are the only places that read
-or set environment variables.
+or set environment variables (also ``TF_CONFIG`` on Train workers, ``set_tf_config``, and
+Tune's output switch, ``tune_output``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import json
 import logging
 import os
 import time
@@ -37,8 +40,14 @@ ENV_VARS = {
 # TensorFlow's C++ logging: 3 hides the CUDA probe lines of CPU-only machines ("Could not find
 # cuda drivers", "failed call to cuInit"); --verbose shows everything.
 TF_LOG_VAR = "TF_CPP_MIN_LOG_LEVEL"
-_QUIET_LOGGERS = ("ray.data", "ray.tune", "ray.train",
-                  "ray._private.authentication.authentication_token_setup")  # fmt: skip
+# Tune's legacy reporter when 0: silent at verbose=0 (the new one still prints a banner).
+NEW_OUTPUT_VAR = "RAY_AIR_NEW_OUTPUT"
+_QUIET_LOGGERS = (
+    "ray.data",
+    "ray.tune",
+    "ray.train",
+    "ray._private.authentication.authentication_token_setup",
+)
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,26 @@ def quiet(on: bool = True) -> None:
 def _url(context) -> str | None:
     url = getattr(context, "dashboard_url", None)
     return f"http://{url}" if url and not url.startswith("http") else url
+
+
+def set_tf_config(addresses: list[str], index: int) -> None:
+    """On Train worker ``index``: ``TF_CONFIG`` naming every worker's address (what
+    ``MultiWorkerMirroredStrategy`` reads), and legacy tf-keras."""
+    cluster = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
+    os.environ["TF_CONFIG"] = json.dumps(cluster)
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+
+@contextlib.contextmanager
+def tune_output(verbose: bool):
+    """Quiet: Tune's legacy reporter, silent at verbose=0 (the new one still prints a banner)."""
+    saved = os.environ.get(NEW_OUTPUT_VAR)
+    if not verbose:
+        os.environ[NEW_OUTPUT_VAR] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(NEW_OUTPUT_VAR, None)
+        else:
+            os.environ[NEW_OUTPUT_VAR] = saved

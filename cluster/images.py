@@ -5,7 +5,7 @@ the object store holds each crop once, whatever the number of folds, and a trial
 its own modalities. A trial iterates its datasets as they are: a materialized dataset needs no
 Ray Data task to read (a projection would, and could wait forever for a CPU that the running
 trials hold). The rows are then put in the cache index's order, the order every
-``dfu.fold_data`` array follows.
+``dfu.cv.fold_data`` array follows.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def _column(source, modality: str, order: pd.Series) -> np.ndarray:
         parts.append(batch[modality])
     where = pd.Index(np.concatenate(ids)).get_indexer(order)
     if (where < 0).any():
-        raise RuntimeError(f"{modality}: image set {order[where < 0].iloc[0]} is not in its "
-                           "dataset: the cache and the run disagree")  # fmt: skip
+        raise RuntimeError(
+            f"{modality}: image set {order[where < 0].iloc[0]} is not in its "
+            "dataset: the cache and the run disagree"
+        )
     crops = np.concatenate(parts)
     return crops if np.array_equal(where, np.arange(len(crops))) else crops[where]

@@ -49,12 +49,16 @@ class Progress(tune.Callback):
         running = sum(t.status == "RUNNING" and t.trial_id not in self.finished for t in trials)
         pending = max(0, self.total - self.done - self.errors - running)
         elapsed = time.strftime("%H:%M:%S", time.gmtime(self.last - self.started))
-        parts = [f"[{self.phase} {elapsed}] {self.done}/{self.total} done, {running} running, "
-                 f"{pending} pending, {self.errors} errors"]  # fmt: skip
+        parts = [
+            f"[{self.phase} {elapsed}] {self.done}/{self.total} done, {running} running, "
+            f"{pending} pending, {self.errors} errors"
+        ]
         if self.scores:
             name, values = max(self.scores.items(), key=lambda kv: sum(kv[1]) / len(kv[1]))
             mean = sum(values) / len(values)
-            parts.append(f"best {name} {self.metric.replace('_', ' ')} {mean:.3f} ({len(values)} folds)")
+            parts.append(
+                f"best {name} {self.metric.replace('_', ' ')} {mean:.3f} ({len(values)} folds)"
+            )
         if event:
             parts.append(event)
         # print looked up at call time: Tune pickles callbacks and swaps builtins.print.

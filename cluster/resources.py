@@ -32,8 +32,11 @@ def scaling_config(search: SearchConfig) -> ScalingConfig:
     which holds the resources itself; several: a worker group with resources per worker."""
     if search.workers_per_trial == 1:
         return ScalingConfig(num_workers=0)
-    return ScalingConfig(num_workers=search.workers_per_trial, use_gpu=search.gpus_per_worker > 0,
-                         resources_per_worker=worker_resources(search))  # fmt: skip
+    return ScalingConfig(
+        num_workers=search.workers_per_trial,
+        use_gpu=search.gpus_per_worker > 0,
+        resources_per_worker=worker_resources(search),
+    )
 
 
 def trial_resources(search: SearchConfig) -> dict:

@@ -12,14 +12,12 @@ A trial whose process dies is retried (Tune's ``FailureConfig``; Train's for wor
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 
 import ray
 from ray import tune
 
-from cluster.connect import Connection, connect
+from cluster.connect import Connection, connect, tune_output
 from cluster.images import image_datasets
 from cluster.progress import Progress
 from cluster.resources import trial_concurrency, trial_resources
@@ -28,8 +26,6 @@ from cluster.trial import SharedInputs, unit_trial
 from dfu.config import Config
 from dfu.runs.plan import Unit, is_done
 from dfu.runs.run import Run, SearchOutcome, search
-
-NEW_OUTPUT_VAR = "RAY_AIR_NEW_OUTPUT"
 
 
 def run_search(cfg: Config) -> SearchOutcome:
@@ -47,8 +43,9 @@ def execute_ray(run: Run) -> tuple[list[Unit], dict]:
         print(_cluster_line(info), flush=True)
         started = time.time()
         modalities = sorted({m for u in run.todo for m in u.modalities})
-        shared = SharedInputs(run.folds, run.index, run.assessments,
-                              image_datasets(run.cache, modalities))  # fmt: skip
+        shared = SharedInputs(
+            run.folds, run.index, run.assessments, image_datasets(run.cache, modalities)
+        )
         info["datasets_seconds"] = round(time.time() - started, 2)
         _tune(run, shared, concurrency)
     finally:
@@ -64,10 +61,14 @@ def _tune(run: Run, shared: SharedInputs, concurrency: int) -> None:
     verbose = cfg.search.verbose
     tuner = tune.Tuner(
         tune.with_resources(trainable, trial_resources(cfg.search)),
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=len(run.todo),
-                                    max_concurrent_trials=concurrency, reuse_actors=True,
-                                    trial_name_creator=_trial_name,
-                                    trial_dirname_creator=_trial_dirname),  # fmt: skip
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=len(run.todo),
+            max_concurrent_trials=concurrency,
+            reuse_actors=True,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_dirname,
+        ),
         run_config=tune.RunConfig(
             name=f"search-{time.strftime('%Y%m%d-%H%M%S')}",  # each invocation its own
             storage_path=str(layout.tune),
@@ -77,29 +78,15 @@ def _tune(run: Run, shared: SharedInputs, concurrency: int) -> None:
         ),
     )
     print(f"units: {len(run.todo)} to run, {concurrency} at a time", flush=True)
-    with _tune_output(verbose):
+    with tune_output(verbose):
         grid = tuner.fit()
-    run.errors += [f"{Unit.of(r.config['unit']).id}: {_first_line(r.error)}"
-                   for r in grid if r.error]  # fmt: skip
+    run.errors += [
+        f"{Unit.of(r.config['unit']).id}: {_first_line(r.error)}" for r in grid if r.error
+    ]
     run.errors += searcher.blocked
     missing = [u for u in run.todo if not is_done(run.layout, u)]
     if missing and not run.errors:  # e.g. Tune stopped early: say so rather than pass silently
         run.errors.append(f"{len(missing)} units did not finish (first: {missing[0].id})")
-
-
-@contextlib.contextmanager
-def _tune_output(verbose: bool):
-    """Quiet: Tune's legacy reporter, silent at verbose=0 (the new one still prints a banner)."""
-    saved = os.environ.get(NEW_OUTPUT_VAR)
-    if not verbose:
-        os.environ[NEW_OUTPUT_VAR] = "0"
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(NEW_OUTPUT_VAR, None)
-        else:
-            os.environ[NEW_OUTPUT_VAR] = saved
 
 
 def _trial_name(trial) -> str:
@@ -117,15 +104,22 @@ def _first_line(error: BaseException) -> str:
 
 def _ray_info(connection: Connection, concurrency: int) -> dict:
     resources = ray.cluster_resources()
-    return {"how": connection.how, "start_seconds": round(connection.seconds, 2),
-            "cpus": resources.get("CPU", 0), "gpus": resources.get("GPU", 0),
-            "nodes": len([n for n in ray.nodes() if n["Alive"]]),
-            "concurrent_trials": concurrency, "dashboard": connection.dashboard}  # fmt: skip
+    return {
+        "how": connection.how,
+        "start_seconds": round(connection.seconds, 2),
+        "cpus": resources.get("CPU", 0),
+        "gpus": resources.get("GPU", 0),
+        "nodes": len([n for n in ray.nodes() if n["Alive"]]),
+        "concurrent_trials": concurrency,
+        "dashboard": connection.dashboard,
+    }
 
 
 def _cluster_line(info: dict) -> str:
     gpus = f", {info['gpus']:g} GPUs" if info["gpus"] else ""
     dashboard = f", dashboard {info['dashboard']}" if info["dashboard"] else ""
-    return (f"ray: {info['how']} ({info['start_seconds']:.1f} s), {info['nodes']} nodes, "
-            f"{info['cpus']:g} CPUs{gpus}{dashboard}; "
-            f"{info['concurrent_trials']} trials at a time")  # fmt: skip
+    return (
+        f"ray: {info['how']} ({info['start_seconds']:.1f} s), {info['nodes']} nodes, "
+        f"{info['cpus']:g} CPUs{gpus}{dashboard}; "
+        f"{info['concurrent_trials']} trials at a time"
+    )

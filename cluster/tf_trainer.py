@@ -11,8 +11,6 @@ exactly that, so TensorFlow loads only in the Train workers, through ``dfu.keras
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 
 import ray
@@ -21,6 +19,8 @@ from ray.train._internal.utils import get_address_and_port
 from ray.train.backend import Backend, BackendConfig
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 from ray.train.v2.tensorflow.tensorflow_trainer import TensorflowTrainer as _RayTensorflowTrainer
+
+from cluster.connect import set_tf_config
 
 
 @dataclass
@@ -41,18 +41,16 @@ class _TensorflowBackend(Backend):
 
     def on_start(self, worker_group, backend_config: TensorflowConfig):
         addresses = worker_group.execute(_worker_address)
-        ray.get([worker_group.execute_single_async(i, _set_tf_config, addresses, i)
-                 for i in range(len(worker_group))])  # fmt: skip
+        ray.get(
+            [
+                worker_group.execute_single_async(i, set_tf_config, addresses, i)
+                for i in range(len(worker_group))
+            ]
+        )
 
 
 def _worker_address() -> str:
     return build_address(*get_address_and_port())
-
-
-def _set_tf_config(addresses: list[str], index: int) -> None:
-    cluster = {"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}}
-    os.environ["TF_CONFIG"] = json.dumps(cluster)
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 
 class TensorflowTrainer(_RayTensorflowTrainer):
@@ -60,5 +58,6 @@ class TensorflowTrainer(_RayTensorflowTrainer):
 
     def __init__(self, train_loop_per_worker, **kwargs):
         # Skips the parent constructor only for its `from ray.train.tensorflow import ...`.
-        DataParallelTrainer.__init__(self, train_loop_per_worker,
-                                     backend_config=TensorflowConfig(), **kwargs)  # fmt: skip
+        DataParallelTrainer.__init__(
+            self, train_loop_per_worker, backend_config=TensorflowConfig(), **kwargs
+        )

@@ -26,12 +26,10 @@ from cluster.images import read_images
 from cluster.resources import scaling_config
 from cluster.tf_trainer import TensorflowTrainer
 from dfu.config import Config
-from dfu.run_layout import RunLayout
-from dfu.runs.fold_plan import FoldPlan
+from dfu.cv.fold_plan import FoldPlan
 from dfu.runs.plan import Unit
 from dfu.runs.units import Execution, Workspace, run_unit
-
-TRAIN_RUNS_DIR = "train"  # under RunLayout.tune: Ray Train's own run folders
+from dfu.store.layout import RunLayout
 
 
 @dataclass
@@ -49,11 +47,22 @@ def unit_trial(config: dict, *, cfg: Config, root: str, shared) -> None:
     started = time.time()
     unit = Unit.of(config["unit"])
     context = tune.get_context()
-    where = {"tune_trial_id": context.get_trial_id(), "unit": unit.id,
-             "trial_node_id": ray.get_runtime_context().get_node_id(),
-             "workers": cfg.search.workers_per_trial}  # fmt: skip
+    where = {
+        "tune_trial_id": context.get_trial_id(),
+        "unit": unit.id,
+        "trial_node_id": ray.get_runtime_context().get_node_id(),
+        "workers": cfg.search.workers_per_trial,
+    }
     if needs_network(unit):
-        metrics = _train(unit, cfg, root, shared, where, started)
+        loop = {
+            "unit": unit.to_dict(),
+            "cfg": cfg,
+            "root": root,
+            "shared": shared,
+            "where": where,
+            "started": started,
+        }
+        metrics = _train(unit, loop)
     else:
         ws = _workspace(cfg, root, shared, lambda ms: read_images(shared.images, ms, shared.index))
         ex = Execution(threads=_threads(cfg), placement=placement(where), started=started)
@@ -65,22 +74,25 @@ def needs_network(unit: Unit) -> bool:
     return unit.kind == "pretrain" or (unit.kind == "trial" and bool(unit.modalities))
 
 
-def _train(unit: Unit, cfg: Config, root: str, shared, where: dict, started: float) -> dict:
-    """The unit on Train workers; returns rank 0's final report."""
-    run = f"{unit.id}-{where['tune_trial_id']}"  # unique: a reused name would resume that run
+def _train(unit: Unit, loop: dict) -> dict:
+    """The unit on Train workers (``loop``: what ``unit_loop`` reads); returns rank 0's final
+    report."""
+    cfg, shared = loop["cfg"], loop["shared"]
+    run = f"{unit.id}-{loop['where']['tune_trial_id']}"  # unique: a reused name would resume it
     trainer = TensorflowTrainer(
         unit_loop,
-        train_loop_config={"unit": unit.to_dict(), "cfg": cfg, "root": root, "shared": shared,
-                           "where": where, "started": started},  # fmt: skip
+        train_loop_config=loop,
         scaling_config=scaling_config(cfg.search),
         datasets={m: shared.images[m] for m in unit.modalities},
         dataset_config=DataConfig(datasets_to_split=[]),  # every worker reads its whole fold
         run_config=RunConfig(
             name=run,
-            storage_path=str(RunLayout(Path(root)).tune / TRAIN_RUNS_DIR),
+            storage_path=str(RunLayout(Path(loop["root"])).train_runs),
             # Worker deaths are retried; a worker group that cannot start fails, not hangs.
-            failure_config=FailureConfig(max_failures=cfg.search.max_failures,
-                                         controller_failure_limit=cfg.search.max_failures),  # fmt: skip
+            failure_config=FailureConfig(
+                max_failures=cfg.search.max_failures,
+                controller_failure_limit=cfg.search.max_failures,
+            ),
         ),
     )
     result = trainer.fit()
@@ -123,8 +135,9 @@ def start_tensorflow(cfg: Config):
 
 
 def _workspace(cfg: Config, root: str, shared, images) -> Workspace:
-    return Workspace(cfg, RunLayout(Path(root)), shared.index, shared.assessments, shared.folds,
-                     images)  # fmt: skip
+    return Workspace(
+        cfg, RunLayout(Path(root)), shared.index, shared.assessments, shared.folds, images
+    )
 
 
 def _threads(cfg: Config) -> int:
@@ -133,5 +146,9 @@ def _threads(cfg: Config) -> int:
 
 def placement(where: dict) -> dict:
     """Where this ran (trial.json's ``ray``): node, host and pid; Tune trial and unit."""
-    return {**where, "node_id": ray.get_runtime_context().get_node_id(),
-            "hostname": socket.gethostname(), "pid": os.getpid()}  # fmt: skip
+    return {
+        **where,
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from itertools import combinations as _subsets
 
-from dfu.config import IMAGE_MODALITIES, MODALITIES
+from dfu.constants import IMAGE_MODALITIES, MODALITIES
 
 Combo = tuple[str, ...]
 
@@ -60,7 +60,7 @@ def has_metadata(combo: Combo) -> bool:
     return "metadata" in combo
 
 
-# The linear baseline of an image modality (dfu.baseline) is scored like a combination and
+# The linear baseline of an image modality (dfu.models.baseline) is scored like a combination and
 # named ``linear(depth_rgb)`` in results, files and the report; it is never a candidate.
 BASELINE_PREFIX = "linear("
 

@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 from dfu.data.cache import build_cache
-from dfu.data.demo import make_demo
 from dfu.data.zivot import read_zivot
-from dfu.results import read_json
+from dfu.demo import make_demo
 from dfu.runs.local import execute_local
 from dfu.runs.run import search
+from dfu.store.layout import RECORD_FILE, TRIAL_FILE
+from dfu.store.records import read_json
 from jobs.benchmark_search import unit_timings
 from jobs.cli import add_config_args, config_from, run
 
@@ -57,16 +58,24 @@ def main() -> int:
         data = Path(tmp) / "demo"
         timed(times, "demo generation", make_demo, data, args.patients)
         cfg = config_from(args, str(data)).replace(
-            f"data.cache_dir={tmp}/cache", f"search.storage={tmp}/runs", "search.folds=[0]",
-            f"search.combinations={COMBOS}")  # fmt: skip
+            f"data.cache_dir={tmp}/cache",
+            f"search.storage={tmp}/runs",
+            "search.folds=[0]",
+            f"search.combinations={COMBOS}",
+        )
         timed(times, "validation", read_zivot, cfg.data)
         path = timed(times, "cache build", build_cache, cfg.data, progress=False)
         cache_mib = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-        outcome = timed(times, "one fold, in process", search, cfg,
-                        lambda r: (execute_local(r, write=lambda _: None), {}))  # fmt: skip
+        outcome = timed(
+            times,
+            "one fold, in process",
+            search,
+            cfg,
+            lambda r: (execute_local(r, write=lambda _: None), {}),
+        )
         units = unit_timings(outcome.layout)
-        branch = read_json(outcome.layout.branch(0, "thermal_map") / "record.json")["record"]
-        summary = read_json(next(iter(outcome.layout.trial_dirs())) / "trial.json")
+        branch = read_json(outcome.layout.branch(0, "thermal_map") / RECORD_FILE)["record"]
+        summary = read_json(next(iter(outcome.layout.trial_dirs())) / TRIAL_FILE)
     result = {
         "seconds": times,
         "units": units,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,13 +25,19 @@ from pathlib import Path
 
 from dfu.config import load_config
 from dfu.data.cache import build_cache
-from dfu.results import read_json
-from dfu.run_layout import RunLayout
-from jobs.benchmark_search import GIB, TreeSampler
+from dfu.store.layout import RECORD_FILE, RunLayout
+from dfu.store.records import read_json
+from jobs.benchmark_search import GIB, cv_search
 
 COMBOS = "[metadata+depth_rgb+thermal_map,metadata+depth_rgb+depth_map+thermal_map]"
-SHORT = ["training.pretrain.epochs=2", "training.stage1.epochs=1", "training.stage2.epochs=1",
-         "training.pretrain.warmup=0", "training.stage1.warmup=0", f"search.combinations={COMBOS}"]  # fmt: skip
+SHORT = [
+    "training.pretrain.epochs=2",
+    "training.stage1.epochs=1",
+    "training.stage2.epochs=1",
+    "training.pretrain.warmup=0",
+    "training.stage1.warmup=0",
+    f"search.combinations={COMBOS}",
+]
 SHM = "/dev/shm"
 
 
@@ -42,32 +47,36 @@ def shm_used() -> int:
 
 
 def search(data: str, storage: str, name: str, overrides: list[str], log: Path) -> dict:
-    command = [sys.executable, "-m", "jobs.cv_search", "--data", data, "--storage", storage,
-               "--name", name, *SHORT, *overrides]  # fmt: skip
-    started, baseline_shm, peak_shm = time.perf_counter(), shm_used(), 0
-    with log.open("w") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        sampler = TreeSampler(child.pid)
-        while child.poll() is None:
-            sampler.sample()
-            peak_shm = max(peak_shm, shm_used() - baseline_shm)
-            time.sleep(1.0)
-    if child.returncode != 0:
-        sys.exit(f"benchmark: the search {name} failed (exit {child.returncode}); see {log}")
+    baseline_shm, peak = shm_used(), [0]
+
+    def shared_memory() -> None:
+        peak[0] = max(peak[0], shm_used() - baseline_shm)
+
+    sampler, wall = cv_search(data, storage, name, [*SHORT, *overrides], log, shared_memory)
+    peak_shm = peak[0]
     layout = RunLayout.of(storage, name)
-    epochs = [read_json(d / "record.json")["record"] for d in layout.branch_dirs()]
-    return {"wall_seconds": round(time.perf_counter() - started, 1),
-            "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
-            "peak_object_store_gib": round(peak_shm / GIB, 2),
-            "peak_processes": sampler.peak_processes,
-            "seconds_per_epoch": round(sum(r["seconds"] for r in epochs)
-                                       / max(1, sum(r["epochs_run"] for r in epochs)), 2),
-            "units": read_json(layout.search_record)["units"]}  # fmt: skip
+    epochs = [read_json(d / RECORD_FILE)["record"] for d in layout.branch_dirs()]
+    return {
+        "wall_seconds": round(wall, 1),
+        "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
+        "peak_object_store_gib": round(peak_shm / GIB, 2),
+        "peak_processes": sampler.peak_processes,
+        "seconds_per_epoch": round(
+            sum(r["seconds"] for r in epochs) / max(1, sum(r["epochs_run"] for r in epochs)), 2
+        ),
+        "units": read_json(layout.search_record)["units"],
+    }
 
 
 def one_size(data: str, size: int, cache_dir: str, overrides: list[str], out: Path) -> dict:
-    cfg = load_config(overrides=[f"data.root={data}", f"data.image_size={size}",
-                                 f"data.cache_dir={cache_dir}", *overrides])  # fmt: skip
+    cfg = load_config(
+        overrides=[
+            f"data.root={data}",
+            f"data.image_size={size}",
+            f"data.cache_dir={cache_dir}",
+            *overrides,
+        ]
+    )
     started = time.perf_counter()
     path = build_cache(cfg.data, progress=False)
     build = round(time.perf_counter() - started, 1)
@@ -77,10 +86,17 @@ def one_size(data: str, size: int, cache_dir: str, overrides: list[str], out: Pa
     with tempfile.TemporaryDirectory(prefix="dfu-scale-") as storage:
         for label, folds in (("1fold", "[0]"), ("5folds", "[0,1,2,3,4]")):
             log = out.with_name(f"{out.stem}.{size}px.{label}.log")
-            runs[label] = search(data, storage, f"{size}px-{label}", [f"search.folds={folds}", *common], log)
+            runs[label] = search(
+                data, storage, f"{size}px-{label}", [f"search.folds={folds}", *common], log
+            )
     one, five = runs["1fold"], runs["5folds"]
-    return {"cache_build_seconds": build, "cache_mib": round(mib, 1), "fold_0": one, "folds_5": five,
-            "peak_pss_ratio_5_vs_1": round(five["peak_pss_gib"] / max(one["peak_pss_gib"], 1e-9), 2)}  # fmt: skip
+    return {
+        "cache_build_seconds": build,
+        "cache_mib": round(mib, 1),
+        "fold_0": one,
+        "folds_5": five,
+        "peak_pss_ratio_5_vs_1": round(five["peak_pss_gib"] / max(one["peak_pss_gib"], 1e-9), 2),
+    }
 
 
 def main() -> int:
@@ -94,15 +110,19 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not Path(data, "_oracle", "summary.json").exists():
-        from dfu.data.demo import make_demo
+        from dfu.demo import make_demo
 
         started = time.perf_counter()
         make_demo(data, preset="clinic", progress=True)
         print(f"clinic-size demo written in {time.perf_counter() - started:.0f} s", flush=True)
     cache_dir = str(Path(data).parent / ".scale-cache")
-    result = {f"{size}px": one_size(data, size, cache_dir, args.overrides, out) for size in args.sizes}
-    result["cpus"], result["memory_gib"] = os.cpu_count(), round(
-        os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1)  # fmt: skip
+    result = {
+        f"{size}px": one_size(data, size, cache_dir, args.overrides, out) for size in args.sizes
+    }
+    result["cpus"], result["memory_gib"] = (
+        os.cpu_count(),
+        round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB, 1),
+    )
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     print(f"written: {out}")

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from dfu.config import load_config
 from dfu.data.cache import build_cache
-from dfu.results import read_json
-from dfu.run_layout import RunLayout
+from dfu.store.layout import RECORD_FILE, TRIAL_FILE, RunLayout
+from dfu.store.records import read_json
 
 GIB = 2**30
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -57,8 +57,10 @@ def process_tree(root: int) -> list[int]:
 def memory_bytes(pid: int) -> tuple[int, int]:
     """(PSS, RSS) of one process; PSS shares common pages fairly, so it sums honestly."""
     try:
-        fields = dict(line.split(":", 1) for line in
-                      Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])  # fmt: skip
+        fields = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+        )
     except (OSError, ValueError):
         return 0, 0
     kib = {k: int(v.split()[0]) for k, v in fields.items() if k in ("Pss", "Rss")}
@@ -98,35 +100,57 @@ class TreeSampler:
         return sum(self.cpu.values())
 
 
-def run_side(data: str, storage: str, executor: str, overrides: list[str], log: Path) -> dict:
-    """One side of the contest: wall, tree CPU and memory, and the run's own timings."""
-    command = [sys.executable, "-m", "jobs.cv_search", "--data", data, "--config", CONFIG,
-               "--executor", executor, "--storage", storage, "--name", executor, *overrides]  # fmt: skip
+def cv_search(data: str, storage: str, name: str, args: list[str], log: Path, also=None):
+    """``jobs.cv_search`` on ``data`` as ``<storage>/<name>`` (more ``args`` after), output to
+    ``log``; its process tree sampled every second, and ``also()`` called as often. Returns
+    (the sampler, wall seconds); exits naming the log if the search failed."""
+    command = [
+        sys.executable,
+        "-m",
+        "jobs.cv_search",
+        "--data",
+        data,
+        "--storage",
+        storage,
+        "--name",
+        name,
+        *args,
+    ]
     started = time.perf_counter()
     with log.open("w") as out:
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         sampler = TreeSampler(child.pid)
         while child.poll() is None:
             sampler.sample()
+            if also is not None:
+                also()
             time.sleep(1.0)
-    wall = time.perf_counter() - started
     if child.returncode != 0:
-        sys.exit(f"benchmark: the {executor} search failed (exit {child.returncode}); see {log}")
+        sys.exit(f"benchmark: the search {name} failed (exit {child.returncode}); see {log}")
+    return sampler, time.perf_counter() - started
+
+
+def run_side(data: str, storage: str, executor: str, overrides: list[str], log: Path) -> dict:
+    """One side of the contest: wall, tree CPU and memory, and the run's own timings."""
+    args = ["--config", CONFIG, "--executor", executor, *overrides]
+    sampler, wall = cv_search(data, storage, executor, args, log)
     layout = RunLayout.of(storage, executor)
-    return {"wall_seconds": round(wall, 1),
-            "cpu_utilisation": round(sampler.cpu_total / (wall * os.cpu_count()), 3),
-            "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
-            "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
-            "peak_processes": sampler.peak_processes,
-            "units": unit_timings(layout),
-            "search": read_json(layout.search_record)}  # fmt: skip
+    return {
+        "wall_seconds": round(wall, 1),
+        "cpu_utilisation": round(sampler.cpu_total / (wall * os.cpu_count()), 3),
+        "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
+        "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
+        "peak_processes": sampler.peak_processes,
+        "units": unit_timings(layout),
+        "search": read_json(layout.search_record),
+    }
 
 
 def unit_timings(layout: RunLayout) -> dict:
     """Per kind of unit: count, summed wall, median overhead (wall minus Keras), and that
     median once each process is warm (its first network unit left out)."""
-    records = [read_json(d / "trial.json") for d in layout.trial_dirs()]
-    records += [read_json(d / "record.json") for d in layout.branch_dirs()]
+    records = [read_json(d / TRIAL_FILE) for d in layout.trial_dirs()]
+    records += [read_json(d / RECORD_FILE) for d in layout.branch_dirs()]
     by_kind: dict[str, list[dict]] = {}
     trained: set = set()  # processes that have already run a network unit (TensorFlow loaded)
     for r in sorted(records, key=lambda r: (r.get("timing") or {}).get("started", 0)):
@@ -136,10 +160,15 @@ def unit_timings(layout: RunLayout) -> dict:
         by_kind.setdefault(kind, []).append({**timing, "warm": network and pid in trained})
         if network:
             trained.add(pid)
-    return {kind: {"count": len(rows), "wall_sum": round(sum(r.get("wall", 0) for r in rows), 1),
-                   "median_overhead": _median(r.get("overhead") for r in rows),
-                   "median_overhead_warm": _median(r.get("overhead") for r in rows if r["warm"])}
-            for kind, rows in by_kind.items()}  # fmt: skip
+    return {
+        kind: {
+            "count": len(rows),
+            "wall_sum": round(sum(r.get("wall", 0) for r in rows), 1),
+            "median_overhead": _median(r.get("overhead") for r in rows),
+            "median_overhead_warm": _median(r.get("overhead") for r in rows if r["warm"]),
+        }
+        for kind, rows in by_kind.items()
+    }
 
 
 def _kind(record: dict) -> str:
@@ -168,17 +197,23 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     data = str(Path(args.data).resolve())
     if not Path(data, "_oracle", "summary.json").exists():
-        from dfu.data.demo import make_demo
+        from dfu.demo import make_demo
 
         make_demo(data)
     build_cache(load_config(CONFIG, [f"data.root={data}", *args.overrides]).data, progress=False)
     with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
-        sides = {e: run_side(data, storage, e, args.overrides, out.with_suffix(f".{e}.log"))
-                 for e in ("local", "ray")}  # fmt: skip
+        sides = {
+            e: run_side(data, storage, e, args.overrides, out.with_suffix(f".{e}.log"))
+            for e in ("local", "ray")
+        }
     local, ray_side = sides["local"], sides["ray"]
-    result = {"local": local, "ray": ray_side, "cpus": os.cpu_count(),
-              "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
-              "memory_ratio": round(ray_side["peak_pss_gib"] / max(local["peak_pss_gib"], 1e-9), 2)}  # fmt: skip
+    result = {
+        "local": local,
+        "ray": ray_side,
+        "cpus": os.cpu_count(),
+        "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
+        "memory_ratio": round(ray_side["peak_pss_gib"] / max(local["peak_pss_gib"], 1e-9), 2),
+    }
     out.write_text(json.dumps(result, indent=1))
     brief = {k: result[k] for k in ("speedup", "memory_ratio", "cpus")}
     for side in ("local", "ray"):

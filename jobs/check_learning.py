@@ -22,12 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from dfu.combos import baseline_name, image_modalities, is_baseline, parse_combo
-from dfu.data.demo import oracle_probabilities
-from dfu.metrics import PROBA_COLUMNS, assessment_probabilities, classification_metrics
-from dfu.results import read_json
-from dfu.run_layout import RunLayout
+from dfu.constants import PROBA_COLUMNS
+from dfu.demo import ensure_posteriors
+from dfu.evaluation.metrics import assessment_probabilities, classification_metrics
+from dfu.evaluation.oracle import combo_posteriors, read_posteriors
 from dfu.runs.local import execute_local
 from dfu.runs.run import search
+from dfu.store.layout import PREDICTIONS_FILE, TRIAL_FILE, RunLayout
+from dfu.store.records import read_json
 from jobs.cli import add_config_args, config_from, run
 
 
@@ -35,9 +37,10 @@ def oracle_kappa(root, combo: str, predictions: pd.DataFrame) -> float | None:
     """The oracle's kappa on the same test assessments; None for data without an oracle."""
     if is_baseline(combo):
         return None
-    oracle = oracle_probabilities(root, combo)
-    if oracle is None:
+    posteriors = read_posteriors(root)
+    if posteriors is None:
         return None
+    oracle = combo_posteriors(posteriors, combo)
     o = oracle.loc[assessment_probabilities(predictions)["assessment_id"]]
     return classification_metrics(o["y"].to_numpy(), o[PROBA_COLUMNS].to_numpy())["kappa"]
 
@@ -45,15 +48,22 @@ def oracle_kappa(root, combo: str, predictions: pd.DataFrame) -> float | None:
 def trial_rows(layout: RunLayout, root) -> list[dict]:
     rows = []
     for folder in layout.trial_dirs():
-        s = read_json(folder / "trial.json")
-        predictions = pd.read_parquet(folder / "predictions.parquet")
+        s = read_json(folder / TRIAL_FILE)
+        predictions = pd.read_parquet(folder / PREDICTIONS_FILE)
         stages = [*s.get("pretrain", {}).values(), *s.get("stages", [])]
-        rows.append({"fold": s["fold"], "combo": s["combo"], "seconds": s["seconds"],
-                     "kappa": s["test"]["assessment"]["kappa"],
-                     "oracle_kappa": oracle_kappa(root, s["combo"], predictions),
-                     "not_ok": {st["stage"]: st["verdicts"] for st in stages
-                                if st["verdicts"] != ["ok"]},
-                     "fusion": (s.get("fusion") or {}).get("weights")})  # fmt: skip
+        rows.append(
+            {
+                "fold": s["fold"],
+                "combo": s["combo"],
+                "seconds": s["seconds"],
+                "kappa": s["test"]["assessment"]["kappa"],
+                "oracle_kappa": oracle_kappa(root, s["combo"], predictions),
+                "not_ok": {
+                    st["stage"]: st["verdicts"] for st in stages if st["verdicts"] != ["ok"]
+                },
+                "fusion": (s.get("fusion") or {}).get("weights"),
+            }
+        )
     return rows
 
 
@@ -77,13 +87,16 @@ def _reference(name: str, table: pd.DataFrame) -> tuple[str, float]:
         return "", float("nan")
     members = parse_combo(name)
     if len(members) == 1 and baseline_name(name) in table.index:
-        return f"linear {table.loc[baseline_name(name), 'kappa']:.3f}", table.loc[name, "kappa"] / max(
-            table.loc[baseline_name(name), "kappa"], 1e-9)
+        return f"linear {table.loc[baseline_name(name), 'kappa']:.3f}", table.loc[
+            name, "kappa"
+        ] / max(table.loc[baseline_name(name), "kappa"], 1e-9)
     known = [m for m in members if m in table.index]
     if len(members) == 1 or not known:
         return "", float("nan")
     best = max(known, key=lambda m: table.loc[m, "kappa"])
-    return f"best member {best} {table.loc[best, 'kappa']:.3f}", table.loc[name, "kappa"] - table.loc[best, "kappa"]
+    return f"best member {best} {table.loc[best, 'kappa']:.3f}", table.loc[
+        name, "kappa"
+    ] - table.loc[best, "kappa"]
 
 
 def _executor(name: str):
@@ -100,13 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="check-learning", help="run name (search.name)")
     parser.add_argument("--storage", help="folder holding runs (search.storage)")
     parser.add_argument("--out", help="JSON of the numbers (default <run>/check_learning.json)")
-    parser.add_argument("--executor", choices=("local", "ray"), default="local",
-                        help="local (default): this process; ray: Tune trials, as cv_search")  # fmt: skip
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): this process; ray: Tune trials, as cv_search",
+    )
     add_config_args(parser)
     args = parser.parse_intermixed_args(argv)
     cfg = config_from(args, str(Path(args.data).expanduser().resolve()))
     cfg.search.name = args.name
     cfg.search.storage = args.storage or cfg.search.storage
+    ensure_posteriors(cfg.data.root)  # a demo folder made before the oracle's posteriors file
     outcome = search(cfg, _executor(args.executor))
     rows = trial_rows(outcome.layout, args.data)
     table = learning_table(rows)
@@ -114,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no oracle in {args.data} (only demo data have one): kappas alone")
     print(table.round(3).to_string())
     out = Path(args.out) if args.out else outcome.layout.root / "check_learning.json"
-    out.write_text(json.dumps({"rows": rows, "mean": table.reset_index().to_dict("records")},
-                              indent=1, default=str))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {"rows": rows, "mean": table.reset_index().to_dict("records")}, indent=1, default=str
+        )
+    )
     print(f"written: {out}")
     return 1 if outcome.failed else 0
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from dfu.config import Config, ConfigError, load_config
+from dfu.cv.folds import FoldError
 from dfu.data.errors import DataError
-from dfu.folds import FoldError
-from dfu.results import RunError
+from dfu.evaluation.results import RunError
 
 # Problems a user fixes in their data, config, fold settings or choice of run folder:
 # reported in one line, no traceback. Anything else is a bug and keeps its traceback.
@@ -22,8 +22,12 @@ USER_ERRORS = (DataError, ConfigError, FoldError, RunError, OSError, yaml.YAMLEr
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config file (see dfu/configs/)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="dotted config overrides, e.g. training.stage1.epochs=3")  # fmt: skip
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="dotted config overrides, e.g. training.stage1.epochs=3",
+    )
 
 
 def config_from(args: argparse.Namespace, data: str | None = None) -> Config:
@@ -90,6 +94,7 @@ def run_search(cfg: Config, executor: str = "ray") -> int:
     """The search with the chosen executor, its summary printed; exit 1 if anything failed.
 
     Ray is imported only for ``ray``: the local executor runs where Ray is not installed."""
+    from dfu.demo import ensure_posteriors
     from dfu.runs.run import describe, search
 
     if executor == "ray":
@@ -100,6 +105,7 @@ def run_search(cfg: Config, executor: str = "ray") -> int:
         def execute(run):
             return execute_local(run), {"name": "local"}
 
+    ensure_posteriors(cfg.data.root)  # a demo folder made before the oracle's posteriors file
     outcome = search(cfg, execute)
     describe(outcome)
     return 1 if outcome.failed else 0

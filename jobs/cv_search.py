@@ -24,10 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder in the Zivot layout")
     parser.add_argument("--name", help="run name (search.name); the same name resumes")
-    parser.add_argument("--storage", help="folder holding runs (search.storage); shared on a cluster")
-    parser.add_argument("--executor", choices=("ray", "local"), default="ray",
-                        help="ray (default) or local: this process, no Ray")  # fmt: skip
-    parser.add_argument("--verbose", action="store_true", help="Ray's own logs and Tune's status table")
+    parser.add_argument(
+        "--storage", help="folder holding runs (search.storage); shared on a cluster"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray (default) or local: this process, no Ray",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="Ray's own logs and Tune's status table"
+    )
     add_config_args(parser)
     args = parser.parse_intermixed_args(argv)
     # Absolute: the resumability check compares it, and a Ray job runs in another folder.

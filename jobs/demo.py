@@ -12,8 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
-from dfu.data.demo import make_demo
 from dfu.data.zivot import format_summary, read_zivot
+from dfu.demo import make_demo
 from jobs.cli import add_config_args, config_from, run, run_search
 
 

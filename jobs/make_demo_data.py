@@ -14,8 +14,8 @@ import argparse
 import json
 import time
 
-from dfu.data.demo import make_demo
-from dfu.data.demo.generator import PRESETS
+from dfu.demo import make_demo
+from dfu.demo.generator import PRESETS
 from jobs.cli import run
 
 MIN_PATIENTS = 2
@@ -24,28 +24,47 @@ MIN_PATIENTS = 2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder to write (created)")
-    parser.add_argument("--preset", choices=list(PRESETS), default="demo",
-                        help="size and frame scale (default: demo)")  # fmt: skip
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="demo",
+        help="size and frame scale (default: demo)",
+    )
     parser.add_argument("--patients", type=int, default=None, help="overrides the preset")
     parser.add_argument("--seed", type=int, default=None, help="overrides the preset")
-    parser.add_argument("--frame-scale", type=float, default=None,
-                        help="frame size relative to the real cameras (overrides the preset)")  # fmt: skip
+    parser.add_argument(
+        "--frame-scale",
+        type=float,
+        default=None,
+        help="frame size relative to the real cameras (overrides the preset)",
+    )
     args = parser.parse_args(argv)
     if args.patients is not None and args.patients < MIN_PATIENTS:
-        parser.error(f"--patients must be at least {MIN_PATIENTS} (patient-grouped folds need them)")
+        parser.error(
+            f"--patients must be at least {MIN_PATIENTS} (patient-grouped folds need them)"
+        )
     if args.frame_scale is not None and not 0 < args.frame_scale <= 1:
         parser.error("--frame-scale must be in (0, 1]")
     start = time.time()
-    summary = make_demo(args.out, args.patients, args.seed, args.frame_scale, progress=True,
-                        preset=args.preset)  # fmt: skip
+    summary = make_demo(
+        args.out, args.patients, args.seed, args.frame_scale, progress=True, preset=args.preset
+    )
     combos = summary["combos"]
     planted = summary["planted"]
-    print(f"demo data written to {args.out} in {time.time() - start:.1f} s "
-          f"({planted['image_sets']} image sets, {summary['n_assessments']} assessments "
-          "with images)")  # fmt: skip
+    print(
+        f"demo data written to {args.out} in {time.time() - start:.1f} s "
+        f"({planted['image_sets']} image sets, {summary['n_assessments']} assessments "
+        "with images)"
+    )
     print("oracle (Bayes-optimal) kappa / QWK:")
-    for name in ("metadata+depth_rgb+depth_map+thermal_rgb+thermal_map", "metadata",
-                 "depth_rgb", "depth_map", "thermal_rgb", "thermal_map"):  # fmt: skip
+    for name in (
+        "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map",
+        "metadata",
+        "depth_rgb",
+        "depth_map",
+        "thermal_rgb",
+        "thermal_map",
+    ):
         label = "all modalities" if name.count("+") == 4 else name
         print(f"  {label:16s} {combos[name]['kappa']:.3f} / {combos[name]['qwk']:.3f}")
     print("planted faults and quirks:", json.dumps(planted))

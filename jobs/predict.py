@@ -14,10 +14,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from dfu.bundle import BUNDLE_FILE, Bundle, load_bundle
 from dfu.data.cache import build_cache, load_cache
 from dfu.data.errors import DataError
 from dfu.data.schema import MODALITY_FOLDERS
+from dfu.runs.bundle import Bundle, load_bundle
+from dfu.store.layout import BUNDLE_FILE
 from jobs.cli import run
 
 
@@ -27,9 +28,12 @@ def check_modalities(bundle: Bundle, data: Path) -> None:
         key = MODALITY_FOLDERS[modality][0]
         folder = data / getattr(bundle.cfg.data, key)
         if not folder.is_dir():
-            raise DataError(f"{modality} image folder not found; the bundle's model "
-                            f"({'+'.join(bundle.combo)}) needs it (folder name set by "
-                            f"data.{key})", file=str(folder))  # fmt: skip
+            raise DataError(
+                f"{modality} image folder not found; the bundle's model "
+                f"({'+'.join(bundle.combo)}) needs it (folder name set by "
+                f"data.{key})",
+                file=str(folder),
+            )
 
 
 def read_bundle(path: str) -> Bundle:
@@ -37,13 +41,18 @@ def read_bundle(path: str) -> Bundle:
     try:
         return load_bundle(path)
     except (json.JSONDecodeError, KeyError) as err:
-        raise DataError(f"not a valid bundle ({type(err).__name__}: {err}); make it again "
-                        "with dfu.bundle.save_bundle", file=str(Path(path) / BUNDLE_FILE)) from None  # fmt: skip
+        raise DataError(
+            f"not a valid bundle ({type(err).__name__}: {err}); make it again "
+            "with dfu.runs.bundle.save_bundle",
+            file=str(Path(path) / BUNDLE_FILE),
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", required=True, help="bundle folder (dfu.bundle.save_bundle)")
+    parser.add_argument(
+        "--bundle", required=True, help="bundle folder (dfu.runs.bundle.save_bundle)"
+    )
     parser.add_argument("--data", required=True, help="dataset folder in the Zivot layout")
     parser.add_argument("--out", required=True, help="CSV to write")
     args = parser.parse_args(argv)
@@ -59,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     predictions.to_csv(args.out, index=False)
     skipped = int((~cache.assessments["has_images"]).sum())
     counts = predictions["predicted_phase"].value_counts().to_dict()
-    print(f"{len(predictions)} assessments predicted with {'+'.join(bundle.combo)} "
-          f"({len(bundle.folds)} fold models averaged): {counts}; {skipped} assessments without "
-          f"a complete image set not predicted. Written: {args.out}")  # fmt: skip
+    print(
+        f"{len(predictions)} assessments predicted with {'+'.join(bundle.combo)} "
+        f"({len(bundle.folds)} fold models averaged): {counts}; {skipped} assessments without "
+        f"a complete image set not predicted. Written: {args.out}"
+    )
     return 0
 
 

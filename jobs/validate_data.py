@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             raise DataError("no assessments in the metadata CSV", file=str(metadata))
         if data.summary["image_sets"] == 0:
             print("warning: no complete image set; only the metadata modality can be used")
-        print(f"ok: {data.summary['image_sets']} image sets, "
-              f"{data.summary['assessments']} assessments")  # fmt: skip
+        print(
+            f"ok: {data.summary['image_sets']} image sets, "
+            f"{data.summary['assessments']} assessments"
+        )
         return 0
 
     return guarded(check)

@@ -11,7 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 from dfu.config import Config, load_config  # noqa: E402
-from dfu.data.demo import make_demo  # noqa: E402
+from dfu.demo import make_demo  # noqa: E402
+from tests.helpers.paths import TINY_CONFIG  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,22 +33,6 @@ def demo_dir_medium(tmp_path_factory):
 
 @pytest.fixture
 def tiny_config(tmp_path) -> Config:
-    """The production config, shrunk: small images, few epochs, cache under tmp_path."""
-    return load_config(
-        overrides=[
-            "data.image_size=32",
-            f"data.cache_dir={tmp_path / 'cache'}",
-            "folds.n_folds=3",
-            "metadata.n_estimators=50",
-            "metadata.oof_folds=3",
-            "training.batch_size=32",
-            "training.pretrain.epochs=2",
-            "training.stage1.epochs=2",
-            "training.stage2.epochs=1",
-            "training.pretrain.patience=2",
-            "training.stage1.patience=2",
-            "training.stage2.patience=1",
-            "model.filters=[8, 16]",
-            "model.head_units=16",
-        ]
-    )
+    """The production config shrunk (``dfu/configs/tiny.yaml``: 16 px crops, 2 folds, one
+    epoch a stage), its cache under tmp_path."""
+    return load_config(TINY_CONFIG, [f"data.cache_dir={tmp_path / 'cache'}"])

@@ -38,17 +38,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from dfu.config import CLASSES, IMAGE_MODALITIES, DataConfig
+from dfu.config import DataConfig
+from dfu.constants import CLASSES, IMAGE_MODALITIES
+from dfu.data import schema
 from dfu.data.errors import DataError
 from dfu.data.images import load_crops
-from dfu.data.zivot import ZivotData, dataset_paths, read_zivot, worker_count
-from dfu.data.zivot_match import process_pool
+from dfu.data.workers import process_pool, worker_count
+from dfu.data.zivot import ZivotData, dataset_paths, read_zivot
 
 # Bump when the cache's content or layout changes, so old caches are not reused.
 CACHE_VERSION = 2
 KEY_LENGTH = 16  # hex characters of the sha256 used as directory name
-INDEX_COLUMNS = ("set_id", "assessment_id", "patient", "appt", "dfu", "label", "label_idx",
-                 "match_step")  # fmt: skip
+INDEX_COLUMNS = (*schema.IMAGE_SET_IDS, "label_idx", "match_step")
 _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK = 64
 
@@ -109,8 +110,10 @@ def build_cache(
         start = time.time()
         data = read_zivot(cfg, root, require_labels=require_labels)
         _write_image_sets(tmp / "image_sets.parquet", data, cfg, progress)
-        pq.write_table(pa.Table.from_pandas(data.assessments, preserve_index=False),
-                       tmp / "assessments.parquet")  # fmt: skip
+        pq.write_table(
+            pa.Table.from_pandas(data.assessments, preserve_index=False),
+            tmp / "assessments.parquet",
+        )
         _write_summary(tmp, data, cfg, key, time.time() - start)
         tmp.chmod(0o755)  # mkdtemp makes it private; a cache is as readable as its dataset
         _publish(tmp, final)
@@ -141,7 +144,7 @@ def _write_summary(tmp: Path, data: ZivotData, cfg: DataConfig, key: str, second
             "version": CACHE_VERSION,
             "image_size": cfg.image_size,
             "build_seconds": round(seconds, 2),
-        },  # fmt: skip
+        },
     }
     (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
     used = dataclasses.replace(cfg, root=data.summary["root"])
@@ -152,29 +155,40 @@ def _write_image_sets(path: Path, data: ZivotData, cfg: DataConfig, progress: bo
     """Stream chunks of crops into one Parquet file: memory stays at a few chunks."""
     size = cfg.image_size
     tensor = pa.fixed_shape_tensor(pa.uint8(), (size, size, 3))
-    schema = pa.schema(
-        [("set_id", pa.string()), ("assessment_id", pa.string()), ("patient", pa.int64()),
-         ("appt", pa.int64()), ("dfu", pa.int64()), ("label", pa.string()),
-         ("label_idx", pa.int64()), ("match_step", pa.int64()),
-         *((m, tensor) for m in IMAGE_MODALITIES)]
-    )  # fmt: skip
+    arrow = pa.schema(
+        [
+            ("set_id", pa.string()),
+            ("assessment_id", pa.string()),
+            ("patient", pa.int64()),
+            ("appt", pa.int64()),
+            ("dfu", pa.int64()),
+            ("label", pa.string()),
+            ("label_idx", pa.int64()),
+            ("match_step", pa.int64()),
+            *((m, tensor) for m in IMAGE_MODALITIES),
+        ]
+    )
     index = _index(data.image_sets)
     total, start, shown = len(index), time.time(), 0.0
-    with pq.ParquetWriter(path, schema) as writer:
+    with pq.ParquetWriter(path, arrow) as writer:
         if total == 0:
-            writer.write_table(schema.empty_table())
+            writer.write_table(arrow.empty_table())
         done = 0
         for lo, crops in _crops(data.image_sets, size, worker_count(cfg)):
             part = index.iloc[lo : lo + len(crops[IMAGE_MODALITIES[0]])]
-            columns = {c: pa.array(part[c].tolist(), schema.field(c).type) for c in INDEX_COLUMNS}
+            columns = {c: pa.array(part[c].tolist(), arrow.field(c).type) for c in INDEX_COLUMNS}
             for m in IMAGE_MODALITIES:
                 columns[m] = pa.FixedShapeTensorArray.from_numpy_ndarray(crops[m])
-            writer.write_table(pa.table(columns, schema=schema))
+            writer.write_table(pa.table(columns, schema=arrow))
             done += len(part)
             if progress and (time.time() - shown >= 1.0 or done == total):
                 shown = time.time()
-                print(f"cache: {done}/{total} image sets ({100 * done // total}%) "
-                      f"{shown - start:.1f} s", file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"cache: {done}/{total} image sets ({100 * done // total}%) "
+                    f"{shown - start:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def _index(image_sets: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dfu.config import IMAGE_MODALITIES
+from dfu.constants import IMAGE_MODALITIES
 from dfu.data.schema import DEPTH_MAP_WIDEN, MODALITY_FOLDERS, THERMAL_MAP_MARGIN_PX
 
 Box = tuple[int, int, int, int]

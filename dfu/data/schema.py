@@ -30,39 +30,94 @@ OFFLOADING_FLAGS = (
 TREATMENT_COLUMNS = ("Dressing", "Dressing Grouped", *OFFLOADING_FLAGS, "Offloading Score")
 
 NUMERIC_FEATURES = (
-    "Age", "Weight (Kg)", "Height (cm)", "Smoking", "Alcohol Consumption", "Habits Score",
-    "Type of Diabetes", "Heart Conditions", "Cancer History", "Sensory Peripheral",
-    "Clinical Score", "Number of DFUs", "Onset (Days)", "No Toes Deformities", "Bunion",
-    "Claw", "Hammer", "Charcot Arthropathy", "Flat (Pes Planus) Arch", "Abnormally High Arch",
-    "No Arch Deformities", "Foot Score", "Wound Centre Temperature (°C)",
-    "Peri-Ulcer Temperature (°C)", "Intact Skin Temperature (°C)",
-    "Wound Centre Temperature Normalized (°C)", "Peri-Ulcer Temperature Normalized (°C)",
-    "Pain Level", "Wound Tunneling", "Exudate Amount (None:0,Minor,Medium,Severe:3)",
-    "No Peri-ulcer Conditions (False:0, True:1)", "Erythema at Peri-ulcer",
-    "Edema at Peri-ulcer", "Pale Colour at Peri-ulcer", "Maceration at Peri-ulcer",
-    "Wound Score", "No Foot Abnormalities", "Foot Hair Loss", "Foot Dry Skin",
-    "Foot Fissure Cracks", "Foot Callus", "Thickened Toenail", "Foot Fungal Nails", "Leg Score",
-    *OFFLOADING_FLAGS, "Offloading Score",
-)  # fmt: skip
+    "Age",
+    "Weight (Kg)",
+    "Height (cm)",
+    "Smoking",
+    "Alcohol Consumption",
+    "Habits Score",
+    "Type of Diabetes",
+    "Heart Conditions",
+    "Cancer History",
+    "Sensory Peripheral",
+    "Clinical Score",
+    "Number of DFUs",
+    "Onset (Days)",
+    "No Toes Deformities",
+    "Bunion",
+    "Claw",
+    "Hammer",
+    "Charcot Arthropathy",
+    "Flat (Pes Planus) Arch",
+    "Abnormally High Arch",
+    "No Arch Deformities",
+    "Foot Score",
+    "Wound Centre Temperature (°C)",
+    "Peri-Ulcer Temperature (°C)",
+    "Intact Skin Temperature (°C)",
+    "Wound Centre Temperature Normalized (°C)",
+    "Peri-Ulcer Temperature Normalized (°C)",
+    "Pain Level",
+    "Wound Tunneling",
+    "Exudate Amount (None:0,Minor,Medium,Severe:3)",
+    "No Peri-ulcer Conditions (False:0, True:1)",
+    "Erythema at Peri-ulcer",
+    "Edema at Peri-ulcer",
+    "Pale Colour at Peri-ulcer",
+    "Maceration at Peri-ulcer",
+    "Wound Score",
+    "No Foot Abnormalities",
+    "Foot Hair Loss",
+    "Foot Dry Skin",
+    "Foot Fissure Cracks",
+    "Foot Callus",
+    "Thickened Toenail",
+    "Foot Fungal Nails",
+    "Leg Score",
+    *OFFLOADING_FLAGS,
+    "Offloading Score",
+)
 
 CATEGORICAL_FEATURES = (
-    "Sex (F:0, M:1)", "Side (Left:0, Right:1)", "Foot Aspect", "Location",
-    "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)", "Type of Pain",
-    "Type of Pain Grouped", "Type of Pain2", "Type of Pain_Grouped2",
-    "Exudate Appearance (Serous:1,Haemoserous,Bloody,Thick:4)", "Odor", "Dressing",
+    "Sex (F:0, M:1)",
+    "Side (Left:0, Right:1)",
+    "Foot Aspect",
+    "Location",
+    "Location Grouped (Hallux:1,Toes,Middle,Heel,Ankle:5)",
+    "Type of Pain",
+    "Type of Pain Grouped",
+    "Type of Pain2",
+    "Type of Pain_Grouped2",
+    "Exudate Appearance (Serous:1,Haemoserous,Bloody,Thick:4)",
+    "Odor",
+    "Dressing",
     "Dressing Grouped",
-)  # fmt: skip
+)
 
 METADATA_COLUMNS = (
-    *ID_COLUMNS, *NUMERIC_FEATURES, *CATEGORICAL_FEATURES, "Healing Phase", LABEL_COLUMN,
+    *ID_COLUMNS,
+    *NUMERIC_FEATURES,
+    *CATEGORICAL_FEATURES,
+    "Healing Phase",
+    LABEL_COLUMN,
     "Phase Confidence (%)",
-)  # fmt: skip
+)
 
 # --- bounding-box CSVs ---------------------------------------------------------------
 BBOX_COLUMNS = (
-    "Filename", "Patient#", "Appt#", "DFU#", "DebriStat", "Camera", "Angle",
-    "Bounding Box Number", "Xmin", "Ymin", "Xmax", "Ymax",
-)  # fmt: skip
+    "Filename",
+    "Patient#",
+    "Appt#",
+    "DFU#",
+    "DebriStat",
+    "Camera",
+    "Angle",
+    "Bounding Box Number",
+    "Xmin",
+    "Ymin",
+    "Xmax",
+    "Ymax",
+)
 
 # --- image folders ---------------------------------------------------------------------
 # modality -> (config attribute naming its folder, camera whose box crops it)
@@ -130,3 +185,16 @@ def parse_image_name(name: str) -> ImageName | None:
 def assessment_id(patient: int, appt: int, dfu: int) -> str:
     """Stable text id of an assessment (one metadata row)."""
     return f"P{int(patient):03d}-A{int(appt):02d}-U{int(dfu)}"
+
+
+# --- what the reader returns ------------------------------------------------------------
+# The ids and label of an image set: the first columns of the reader's image sets and of the
+# cache's index.
+IMAGE_SET_IDS = ("set_id", "assessment_id", "patient", "appt", "dfu", "label")
+
+
+# --- the demo's oracle (never read by the reader) --------------------------------------
+# The demo generator writes its Bayes oracle into the dataset folder: every combination's exact
+# posterior per assessment, which the report and jobs.check_learning read (demo data only).
+ORACLE_DIR = "_oracle"
+ORACLE_POSTERIORS = "posteriors.parquet"  # assessment_id, combo, y, p_I, p_P, p_R

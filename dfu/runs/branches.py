@@ -10,10 +10,8 @@ import json
 from pathlib import Path
 
 from dfu.config import Config
-from dfu.trial_output import atomic, write_json
-
-WEIGHTS_FILE = "weights.h5"
-RECORD_FILE = "record.json"
+from dfu.store.layout import RECORD_FILE, WEIGHTS_FILE
+from dfu.store.records import atomic, write_json
 
 
 def save_branch(folder: Path, model, summary: dict) -> None:
@@ -26,8 +24,8 @@ def save_branch(folder: Path, model, summary: dict) -> None:
 
 def load_branch(folder: Path, modality: str, cfg: Config):
     """(the branch rebuilt with its weights, its pre-training record as a dict)."""
-    from dfu.models import branch_model
-    from dfu.training import augmentations
+    from dfu.models.branches import branch_model
+    from dfu.training.protocol import augmentations
 
     model = branch_model(modality, cfg.model, cfg.data.image_size, augmentations(cfg))
     model.load_weights(str(folder / WEIGHTS_FILE))

@@ -25,8 +25,14 @@ def execute_local(run: Run, write=print) -> list[Unit]:
         return []
     modalities = sorted({m for u in run.todo for m in u.modalities})
     cache = load_cache(run.cache, modalities=tuple(modalities))
-    ws = Workspace(run.cfg, run.layout, cache.index, run.assessments, run.folds,
-                   images=lambda wanted: {m: cache.images[m] for m in wanted})  # fmt: skip
+    ws = Workspace(
+        run.cfg,
+        run.layout,
+        cache.index,
+        run.assessments,
+        run.folds,
+        images=lambda wanted: {m: cache.images[m] for m in wanted},
+    )
     threads = max(1, round(run.cfg.search.cpus_per_worker))
     if any(u.kind in ("pretrain", "trial") and u.modalities for u in run.todo):
         from dfu.keras_setup import configure_tensorflow
@@ -47,13 +53,14 @@ def execute_local(run: Run, write=print) -> list[Unit]:
             failed.add(unit)
             run.errors.append(f"{unit.id}: {type(err).__name__}: {err}")
             metrics = {}
-        write(progress_line(i, len(run.todo), unit, metrics, time.time() - started,
-                            unit in failed))  # fmt: skip
+        seconds = time.time() - started
+        write(progress_line(i, len(run.todo), unit, metrics, seconds, failed=unit in failed))
     return run.todo
 
 
-def progress_line(done: int, total: int, unit: Unit, metrics: dict, seconds: float,
-                  failed: bool = False) -> str:  # fmt: skip
+def progress_line(
+    done: int, total: int, unit: Unit, metrics: dict, seconds: float, *, failed: bool = False
+) -> str:
     elapsed = time.strftime("%H:%M:%S", time.gmtime(seconds))
     what = "FAILED" if failed else "finished"
     score = f", test kappa {metrics['test_kappa']:.3f}" if "test_kappa" in metrics else ""

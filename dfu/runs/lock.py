@@ -14,7 +14,7 @@ import socket
 import time
 from pathlib import Path
 
-from dfu.results import RunError
+from dfu.evaluation.results import RunError
 
 
 class RunLock:
@@ -30,8 +30,14 @@ class RunLock:
                 self._refuse_or_clear()
                 continue
             with os.fdopen(fd, "w") as f:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(),
-                           "since": time.strftime("%Y-%m-%d %H:%M:%S")}, f)  # fmt: skip
+                json.dump(
+                    {
+                        "host": socket.gethostname(),
+                        "pid": os.getpid(),
+                        "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    },
+                    f,
+                )
             self.held = True
             return
         raise RunError(f"{self.path}: could not take the run's lock")
@@ -48,12 +54,16 @@ class RunLock:
             return  # released meanwhile, or being written: try again
         run = self.path.parent
         if owner.get("host") != socket.gethostname():
-            raise RunError(f"run {run} is in use by a driver on host {owner.get('host')} (pid "
-                           f"{owner.get('pid')}, since {owner.get('since')}); if that driver "
-                           f"is gone, delete {self.path} and rerun")  # fmt: skip
+            raise RunError(
+                f"run {run} is in use by a driver on host {owner.get('host')} (pid "
+                f"{owner.get('pid')}, since {owner.get('since')}); if that driver "
+                f"is gone, delete {self.path} and rerun"
+            )
         if _alive(int(owner.get("pid", -1))):
-            raise RunError(f"run {run} is in use by pid {owner['pid']} on this host (since "
-                           f"{owner.get('since')}); wait for it or choose another --name")  # fmt: skip
+            raise RunError(
+                f"run {run} is in use by pid {owner['pid']} on this host (since "
+                f"{owner.get('since')}); wait for it or choose another --name"
+            )
         self.path.unlink(missing_ok=True)  # its driver died: take the run over
 
     def __enter__(self) -> RunLock:

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from dfu.combos import Combo, baseline_name, combo_name, has_metadata, image_modalities, parse_combo
-from dfu.results import read_json
-from dfu.run_layout import RunLayout
+from dfu.store.layout import RECORD_FILE, TRIAL_FILE, RunLayout
+from dfu.store.records import read_json
 
 KINDS = ("metadata", "linear", "pretrain", "trial")
 # Rough cost of a unit, for ordering: long units first leave fewer stragglers at the end.
@@ -86,9 +86,9 @@ def output(layout: RunLayout, unit: Unit):
     if unit.kind == "metadata":
         return layout.fold_metadata(unit.fold)
     if unit.kind == "pretrain":
-        return layout.branch(unit.fold, unit.name) / "record.json"
+        return layout.branch(unit.fold, unit.name) / RECORD_FILE
     name = baseline_name(unit.name) if unit.kind == "linear" else unit.name
-    return layout.trial(unit.fold, name) / "trial.json"
+    return layout.trial(unit.fold, name) / TRIAL_FILE
 
 
 def is_done(layout: RunLayout, unit: Unit) -> bool:

@@ -23,21 +23,21 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from dfu.baseline import assessment_kappa, fit_linear_baseline
 from dfu.combos import baseline_name, image_modalities
 from dfu.config import Config
+from dfu.cv.fold_data import SplitArrays, fold_arrays
+from dfu.cv.fold_plan import FoldPlan
 from dfu.data.features import feature_columns
-from dfu.fold_data import ArraySource, SplitArrays, fold_arrays
-from dfu.metadata_model import fit_fold_metadata
-from dfu.results import read_json
-from dfu.run_layout import RunLayout
+from dfu.evaluation.results import trial_summary
+from dfu.models.baseline import assessment_kappa, fit_linear_baseline
+from dfu.models.metadata import MetadataTask, fit_fold_metadata
 from dfu.runs.branches import load_branch, save_branch
-from dfu.runs.fold_plan import FoldPlan
 from dfu.runs.plan import Unit
-from dfu.trial_output import atomic, predictions_frame, trial_summary, write_trial
+from dfu.store.layout import TENSORBOARD_DIR, TRIAL_FILE, RunLayout
+from dfu.store.records import atomic, predictions_frame, read_json, write_trial
+from dfu.training.source import ArraySource
 
 log = logging.getLogger("dfu.runs")
-TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -59,6 +59,21 @@ class Execution:
     started: float = field(default_factory=time.time)
 
 
+@dataclass
+class Scored:
+    """What a unit scored: its name in the results (a combination, or ``linear(m)``), its rows,
+    the probabilities of its test and inner-val rows, the stages' records, the model to save
+    and the time spent inside Keras; ``extra``: more trial.json keys (a baseline's choice)."""
+
+    name: str
+    arrays: dict[str, SplitArrays]
+    probas: dict[str, np.ndarray]
+    records: dict = field(default_factory=dict)
+    model: object = None
+    keras_seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
 def run_unit(unit: Unit, ws: Workspace, ex: Execution | None = None) -> dict:
     """Run ``unit``, write its outputs (rank 0), return its final metrics."""
     ex = ex or Execution()
@@ -70,9 +85,9 @@ def _metadata(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     """The fold's random forest: probabilities for every assessment, and the fitted pipeline."""
     cfg, k = ws.cfg, unit.fold
     numeric, categorical = feature_columns(cfg.data, ws.assessments.columns)
-    proba, model = fit_fold_metadata(ws.assessments, ws.folds[k].split, numeric, categorical,
-                                     cfg.metadata, seed=cfg.folds.seed + k,
-                                     permute_train_labels=cfg.training.permute_train_labels)  # fmt: skip
+    permute = cfg.training.permute_train_labels
+    task = MetadataTask(numeric, categorical, cfg.metadata, cfg.folds.seed + k, permute)
+    proba, model = fit_fold_metadata(ws.assessments, ws.folds[k].split, task)
     ws.layout.fold_dir(k).mkdir(parents=True, exist_ok=True)
     with atomic(ws.layout.fold_metadata_model(k)) as tmp:
         joblib.dump(model, tmp)
@@ -84,43 +99,56 @@ def _metadata(unit: Unit, ws: Workspace, ex: Execution) -> dict:
 def _arrays(unit: Unit, ws: Workspace, metadata: bool) -> dict[str, SplitArrays]:
     cfg, k = ws.cfg, unit.fold
     proba = pd.read_parquet(ws.layout.fold_metadata(k)) if metadata else None
-    return fold_arrays(ws.index, ws.images(unit.modalities), ws.folds[k].split, proba,
-                       cfg.training.permute_train_labels, seed=cfg.folds.seed + k)  # fmt: skip
+    images = ws.images(unit.modalities)
+    permute, seed = cfg.training.permute_train_labels, cfg.folds.seed + k
+    split = ws.folds[k].split
+    return fold_arrays(ws.index, images, split, proba, permute_train_labels=permute, seed=seed)
 
 
 def _linear(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     """The linear baseline of one image modality, scored like a combination."""
     cfg, name = ws.cfg, baseline_name(unit.name)
     arrays = _arrays(unit, ws, metadata=False)
-    fit = fit_linear_baseline(arrays, unit.name, cfg.baseline,
-                              cfg.metadata.class_weight_max_ratio, ex.threads)  # fmt: skip
+    ratio = cfg.metadata.class_weight_max_ratio
+    fit = fit_linear_baseline(arrays, unit.name, cfg.baseline, ratio, threads=ex.threads)
     probas = {"test": fit.test_proba, "val": fit.val_proba}
-    return _write_scores(unit, ws, ex, name, arrays, probas, {}, baseline=fit.record())
+    return _write_scores(
+        unit, ws, ex, Scored(name, arrays, probas, extra={"baseline": fit.record()})
+    )
 
 
 def _pretrain(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     """One image branch alone; flagged ``below-baseline`` if its inner-val kappa is lower."""
-    from dfu.health import judge_baseline
-    from dfu.models import branch_model
-    from dfu.training import augmentations, local_copy, pretrain_branch
+    from dfu.models.branches import branch_model
+    from dfu.training.health import judge_baseline
+    from dfu.training.protocol import TrainingContext, augmentations, local_copy, pretrain_branch
 
     cfg, k, m = ws.cfg, unit.fold, unit.name
     arrays = _arrays(unit, ws, metadata=False)
     source = ArraySource(arrays, ws.folds[k].sizing, cfg.training.seed)
     folder = ws.layout.branch(k, m)
     fresh_keras(cfg)
-    model, record = pretrain_branch(source, m, cfg, ex.strategy, _log_dir(folder, ex))
-    model = local_copy(model, ex.strategy, lambda: branch_model(
-        m, cfg.model, cfg.data.image_size, augmentations(cfg)))  # fmt: skip
+    ctx = TrainingContext(source, cfg, ex.strategy, _log_dir(folder, ex))
+    model, record = pretrain_branch(ctx, m)
+    model = local_copy(
+        model,
+        ex.strategy,
+        lambda: branch_model(m, cfg.model, cfg.data.image_size, augmentations(cfg)),
+    )
     val = arrays["val"]
     branch_kappa = assessment_kappa(val.ids, val.labels, _predict(model, source, (m,), "val"))
-    linear = read_json(ws.layout.trial(k, baseline_name(m)) / "trial.json")
+    linear = read_json(ws.layout.trial(k, baseline_name(m)) / TRIAL_FILE)
     judge_baseline(record, branch_kappa, linear["val"]["assessment"]["kappa"] if linear else None)
     if ex.rank0:
-        summary = {"fold": k, "modality": m, "record": record.to_dict(),
-                   "sizing": ws.folds[k].sizing.to_dict(), "ray": ex.placement,
-                   "seconds": round(time.time() - ex.started, 2),
-                   "timing": _timing(ex, record.seconds)}  # fmt: skip
+        summary = {
+            "fold": k,
+            "modality": m,
+            "record": record.to_dict(),
+            "sizing": ws.folds[k].sizing.to_dict(),
+            "ray": ex.placement,
+            "seconds": round(time.time() - ex.started, 2),
+            "timing": _timing(ex, record.seconds),
+        }
         save_branch(folder, model, summary)
     return {"val_kappa": record.val_kappa, "best_epoch": record.best_epoch}
 
@@ -132,52 +160,73 @@ def _trial(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     images = image_modalities(combo)
     if not images:
         probas = {s: arrays[s].inputs["metadata"] for s in ("test", "val")}
-        return _write_scores(unit, ws, ex, unit.name, arrays, probas, {})
-    from dfu.training import run_trial
+        return _write_scores(unit, ws, ex, Scored(unit.name, arrays, probas))
+    from dfu.training.protocol import TrainingContext, run_trial
 
     source = ArraySource(arrays, ws.folds[k].sizing, cfg.training.seed)
     branches = {m: load_branch(ws.layout.branch(k, m), m, cfg) for m in images}
     fresh_keras(cfg)
-    result = run_trial(source, combo, cfg, pretrained={m: b[0] for m, b in branches.items()},
-                       strategy=ex.strategy, log_dir=_log_dir(ws.layout.trial(k, combo), ex))  # fmt: skip
+    ctx = TrainingContext(source, cfg, ex.strategy, _log_dir(ws.layout.trial(k, combo), ex))
+    result = run_trial(ctx, combo, pretrained={m: b[0] for m, b in branches.items()})
     started = time.perf_counter()
     probas = {s: _predict(result.model, source, combo, s) for s in ("test", "val")}
     keras_seconds = time.perf_counter() - started + sum(s.seconds for s in result.stages)
     records = {**result.records(), "pretrain": {m: b[1] for m, b in branches.items()}}
-    return _write_scores(unit, ws, ex, unit.name, arrays, probas, records, model=result.model,
-                         keras_seconds=keras_seconds)  # fmt: skip
+    scored = Scored(unit.name, arrays, probas, records, result.model, keras_seconds)
+    return _write_scores(unit, ws, ex, scored)
 
 
-def _write_scores(unit: Unit, ws: Workspace, ex: Execution, name: str, arrays, probas: dict,
-                  records: dict, model=None, keras_seconds: float = 0.0, **extra) -> dict:  # fmt: skip
+def _write_scores(unit: Unit, ws: Workspace, ex: Execution, scored: Scored) -> dict:
     """trial.json (test and inner-val scores) and predictions.parquet; the last report's metrics."""
-    frames = {s: predictions_frame(unit.fold, name, arrays[s].ids, arrays[s].labels, probas[s])
-              for s in ("test", "val")}  # fmt: skip
-    summary = trial_summary(unit.fold, name, frames["test"], records, ws.folds[unit.fold].sizing,
-                            ws.cfg.to_dict(), ex.started, val=frames["val"], ray=ex.placement,
-                            timing=_timing(ex, keras_seconds), **extra)  # fmt: skip
+    k, name, arrays = unit.fold, scored.name, scored.arrays
+    frames = {
+        s: predictions_frame(k, name, arrays[s].ids, arrays[s].labels, scored.probas[s])
+        for s in ("test", "val")
+    }
+    summary = trial_summary(
+        k,
+        name,
+        frames["test"],
+        scored.records,
+        sizing=ws.folds[k].sizing,
+        config=ws.cfg.to_dict(),
+        started=ex.started,
+        val=frames["val"],
+        ray=ex.placement,
+        timing=_timing(ex, scored.keras_seconds),
+        **scored.extra,
+    )
     if ex.rank0:
-        write_trial(ws.layout.trial(unit.fold, name), summary, frames["test"], model)
+        write_trial(ws.layout.trial(k, name), summary, frames["test"], scored.model)
     return test_metrics(summary)
 
 
 def test_metrics(summary: dict) -> dict:
     """A trial's final report: what Tune's results table and the progress line show."""
     a, s = summary["test"]["assessment"], summary["test"]["image_set"]
-    return {"test_kappa": a["kappa"], "test_qwk": a["qwk"], "test_f1_macro": a["f1_macro"],
-            "set_kappa": s["kappa"], "val_kappa": summary["val"]["assessment"]["kappa"],
-            "trial_seconds": summary["seconds"]}  # fmt: skip
+    return {
+        "test_kappa": a["kappa"],
+        "test_qwk": a["qwk"],
+        "test_f1_macro": a["f1_macro"],
+        "set_kappa": s["kappa"],
+        "val_kappa": summary["val"]["assessment"]["kappa"],
+        "trial_seconds": summary["seconds"],
+    }
 
 
 def _timing(ex: Execution, keras_seconds: float) -> dict:
     """Wall time of the unit (from its trial's start) and the part spent inside Keras."""
     wall = time.time() - ex.started
-    return {"started": round(ex.started, 2), "wall": round(wall, 2),
-            "keras": round(keras_seconds, 2), "overhead": round(wall - keras_seconds, 2)}  # fmt: skip
+    return {
+        "started": round(ex.started, 2),
+        "wall": round(wall, 2),
+        "keras": round(keras_seconds, 2),
+        "overhead": round(wall - keras_seconds, 2),
+    }
 
 
 def _predict(model, source: ArraySource, combo, split: str) -> np.ndarray:
-    from dfu.models import input_names
+    from dfu.models.fusion import input_names
 
     return model.predict(source.dataset(split, input_names(combo), local=True), verbose=0)
 

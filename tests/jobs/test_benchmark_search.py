@@ -1,0 +1,87 @@
+"""The search benchmark's process-tree sampler (memory, CPU) and its per-unit timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from dfu.store.layout import RunLayout
+from jobs.benchmark_search import TreeSampler, cpu_seconds, memory_bytes, process_tree, unit_timings
+
+
+def test_process_tree_finds_grandchildren_and_sums_their_memory():
+    # A child that starts a grandchild holding ~200 MiB: both must be in the tree and the sum.
+    code = (
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', "
+        "'import time; b = b\"x\" * (200 * 2**20); time.sleep(30)'])"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        sampler = TreeSampler(child.pid)
+        for _ in range(100):  # until the grandchild has its memory (at most ~10 s)
+            sampler.sample()
+            tree = process_tree(child.pid)
+            if len(tree) == 2 and sampler.peak_pss > 200 * 2**20:
+                break
+            subprocess.run(["sleep", "0.1"])
+        assert child.pid in tree and len(tree) == 2
+        assert 200 * 2**20 < sampler.peak_pss <= sampler.peak_rss
+        assert sampler.peak_processes == 2
+    finally:
+        for pid in process_tree(child.pid)[::-1]:
+            os.kill(pid, 9)
+        child.wait()
+
+
+def test_memory_of_a_process_that_is_gone_is_zero():
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    assert memory_bytes(int(done.stdout)) == (0, 0)
+    pss, rss = memory_bytes(os.getpid())
+    assert 0 < pss <= rss
+
+
+def test_cpu_seconds_of_a_busy_process_grow():
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        sampler = TreeSampler(child.pid)
+        sampler.sample()
+        subprocess.run(["sleep", "1.5"])
+        sampler.sample()
+        assert 0.5 < sampler.cpu_total < 3.0 and cpu_seconds(child.pid) > 0.5
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_unit_timings_per_kind_and_once_warm(tmp_path):
+    """Overhead = unit wall - Keras; "warm" leaves out each process's first network unit."""
+    layout = RunLayout(tmp_path / "run")
+    units = [
+        (layout.branch(0, "thermal_map") / "record.json", {"modality": "thermal_map"}, 1, 9.0),
+        (layout.trial(0, "thermal_map") / "trial.json", {"combo": "thermal_map"}, 2, 3.0),
+        (layout.branch(1, "thermal_map") / "record.json", {"modality": "thermal_map"}, 3, 2.0),
+        (layout.trial(0, "metadata") / "trial.json", {"combo": "metadata"}, 4, 0.5),
+        (
+            layout.trial(0, "linear(thermal_map)") / "trial.json",
+            {"combo": "linear(thermal_map)"},
+            5,
+            1.0,
+        ),
+    ]
+    for path, kind, started, overhead in units:
+        path.parent.mkdir(parents=True)
+        timing = {"started": started, "wall": overhead + 10, "keras": 10.0, "overhead": overhead}
+        path.write_text(json.dumps({**kind, "timing": timing, "ray": {"pid": 7}}))
+    found = unit_timings(layout)
+    assert found["pretrain"] == {
+        "count": 2,
+        "wall_sum": 31.0,
+        "median_overhead": 5.5,
+        "median_overhead_warm": 2.0,
+    }
+    assert found["image trial"]["median_overhead_warm"] == 3.0  # after pid 7's first branch
+    assert found["metadata trial"]["count"] == found["linear"]["count"] == 1

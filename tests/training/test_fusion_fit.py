@@ -1,0 +1,111 @@
+"""Fusion weights fitted on held-out rows: a useless source ends near 0, useful ones combine."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfu.config import ModelConfig
+from dfu.models.fusion import combo_model
+from dfu.training.fusion_fit import (
+    MIN_GAIN,
+    FusionStart,
+    HeldOut,
+    choose_fusion,
+    fit_fusion,
+    pool,
+    weighted_log_loss,
+)
+
+EQUAL = [1.0, 1.0, 1.0]
+START = FusionStart(EQUAL, w0=[0.7, 0.3], b0=[0, 0, 0])  # metadata 0.7, an image 0.3
+
+
+def _posteriors(y: np.ndarray, strength: float, rng) -> np.ndarray:
+    """Noisy but calibrated-looking evidence about y (strength 0 = pure noise)."""
+    logits = strength * np.eye(3)[y] + rng.normal(0, 1.0, (len(y), 3))
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("mode", ["log", "linear"])
+def test_numpy_pool_is_the_keras_layer(mode):
+    model = combo_model(
+        ("metadata", "thermal_map"), ModelConfig(filters=[4], head_units=4, fusion=mode), 16
+    )
+    layer = model.get_layer("fusion")
+    layer.w.assign([0.8, 0.3])
+    layer.bias.assign([0.2, -0.1, 0.4])
+    rng = np.random.default_rng(0)
+    probs = [rng.dirichlet([1, 1, 1], 5).astype("float32") for _ in range(2)]
+    want = layer(probs).numpy()
+    got = pool(probs, np.array([0.8, 0.3]), np.array([0.2, -0.1, 0.4]), mode)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_useless_source_is_fitted_to_weigh_almost_nothing():
+    rng = np.random.default_rng(1)
+    y = rng.choice(3, 600, p=[0.3, 0.55, 0.15])
+    useful, noise = _posteriors(y, 2.0, rng), _posteriors(y, 0.0, rng)
+    fit = fit_fusion(HeldOut([useful, noise], y), FusionStart(EQUAL, w0=[0.7, 0.3], b0=[0, 0, 0]))
+    w_useful, w_noise = fit.weights
+    assert w_noise < 0.05 * w_useful
+    alone = weighted_log_loss(useful, y, EQUAL)
+    assert fit.val_loss_after <= alone + 1e-3  # never worse than the useful source alone
+    assert fit.val_loss_after < fit.val_loss_before
+
+
+def test_two_independent_sources_both_count_and_beat_either_alone():
+    rng = np.random.default_rng(2)
+    y = rng.choice(3, 800)
+    a, b = _posteriors(y, 1.5, rng), _posteriors(y, 1.5, rng)
+    fit = fit_fusion(HeldOut([a, b], y), FusionStart(EQUAL, w0=[0.5, 0.5], b0=[0, 0, 0]))
+    assert min(fit.weights) > 0.5
+    assert fit.val_loss_after < min(weighted_log_loss(p, y, EQUAL) for p in (a, b)) - 0.02
+
+
+def _val_rows(n_assessments: int, sets: int, rng):
+    """Inner-val-like rows: a few image sets per assessment, one assessment per patient."""
+    y = np.repeat(rng.choice(3, n_assessments, p=[0.3, 0.55, 0.15]), sets)
+    assessments = np.repeat([f"a{i}" for i in range(n_assessments)], sets)
+    return y, assessments, assessments  # patients = assessments
+
+
+def test_a_fusion_that_does_not_beat_its_best_source_on_held_out_rows_becomes_that_source():
+    """Confident noise (as an image branch that memorised its training rows gives) against a
+    useful source: cross-validated within inner val, the fusion reduces to the useful one."""
+    rng = np.random.default_rng(3)
+    y, assessments, patients = _val_rows(60, 3, rng)
+    useful = _posteriors(y, 1.5, rng)
+    noise = _posteriors(y, 0.0, rng) ** 4  # overconfident
+    noise /= noise.sum(axis=1, keepdims=True)
+    held_out = HeldOut([useful, noise], y, assessments, patients)
+    fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
+    assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0] and fit.bias == [0.0] * 3
+    assert fit.cv_loss["gain_over_metadata"] <= MIN_GAIN
+
+
+def test_complementary_sources_keep_their_fusion():
+    rng = np.random.default_rng(4)
+    y, assessments, patients = _val_rows(60, 3, rng)
+    a, b = _posteriors(y, 1.5, rng), _posteriors(y, 1.5, rng)
+    fit = choose_fusion(HeldOut([a, b], y, assessments, patients), ["metadata", "depth_rgb"], START)
+    assert fit.chosen == "fusion" and min(fit.weights) > 0.3
+    assert fit.cv_loss["gain_over_metadata"] > fit.cv_loss["standard_error"] > 0
+
+
+def test_the_reference_is_metadata_even_where_a_branch_looks_better_on_inner_val():
+    """A branch's inner-val predictions are optimistic (its early stopping chose an epoch on
+    them): the fusion is judged against metadata, whose are honest. Without metadata the
+    reference is the best branch."""
+    rng = np.random.default_rng(5)
+    y, assessments, patients = _val_rows(60, 3, rng)
+    metadata, branch, other = (_posteriors(y, s, rng) for s in (0.8, 2.5, 1.5))
+    held_out = HeldOut([metadata, branch, other], y, assessments, patients)
+    start = FusionStart(EQUAL, [0.7, 0.15, 0.15], [0, 0, 0])
+    fit = choose_fusion(held_out, ["metadata", "depth_rgb", "thermal_map"], start)
+    assert fit.source_kappas["depth_rgb"] > fit.source_kappas["metadata"]
+    assert set(fit.cv_loss) == {"gain_over_metadata", "standard_error"}
+    images = HeldOut([branch, other], y, assessments, patients)
+    images = choose_fusion(images, ["depth_rgb", "thermal_map"], START)
+    assert "gain_over_depth_rgb" in images.cv_loss
