@@ -54,7 +54,8 @@ def configure_tensorflow(threads: int) -> None:
     """
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
-    try:
+    try:  # both pools: concurrent trials on one machine must not oversubscribe its cores
         tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # already initialised in this process
         pass

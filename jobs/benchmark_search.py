@@ -9,8 +9,9 @@ same plan, files, TensorBoard logs and report, and the same TensorFlow threads p
 While each runs, the memory (PSS: shared pages split fairly, so it sums honestly) and CPU time
 of its whole process tree (driver, and for Ray GCS, raylet, dashboard, every worker) are
 sampled every second. Writes both walls, their ratio, the per-unit orchestration overhead
-(unit wall minus time inside Keras fit/evaluate/predict, per kind of unit), CPU utilisation
-(process CPU / (wall x cores)) and peak PSS. Numbers only; no pass/fail.
+(unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn fit, per
+kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers only; no
+pass/fail.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class TreeSampler:
     def __init__(self, root: int):
         self.root, self.peak_pss, self.peak_rss, self.peak_processes = root, 0, 0, 0
         self.cpu: dict[int, float] = {}
+        self.timeline: list[tuple[float, float]] = []  # (wall clock, tree CPU seconds so far)
 
     def sample(self) -> None:
         pids = process_tree(self.root)
@@ -94,6 +96,15 @@ class TreeSampler:
         self.peak_processes = max(self.peak_processes, len(pids))
         for pid in pids:
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
+        self.timeline.append((time.time(), self.cpu_total))
+
+    def utilisation(self, start: float, end: float) -> float | None:
+        """Tree CPU seconds per wall second per core between two wall-clock times."""
+        inside = [(t, c) for t, c in self.timeline if start <= t <= end]
+        if len(inside) < 2:
+            return None
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return round((c1 - c0) / ((t1 - t0) * os.cpu_count()), 3)
 
     @property
     def cpu_total(self) -> float:
@@ -138,6 +149,8 @@ def run_side(data: str, storage: str, executor: str, overrides: list[str], log: 
     return {
         "wall_seconds": round(wall, 1),
         "cpu_utilisation": round(sampler.cpu_total / (wall * os.cpu_count()), 3),
+        # while units run: from the first unit's start to the last one's end (no set-up, report)
+        "cpu_utilisation_during_units": sampler.utilisation(*units_window(layout)),
         "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
         "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
         "peak_processes": sampler.peak_processes,
@@ -146,11 +159,22 @@ def run_side(data: str, storage: str, executor: str, overrides: list[str], log: 
     }
 
 
-def unit_timings(layout: RunLayout) -> dict:
-    """Per kind of unit: count, summed wall, median overhead (wall minus Keras), and that
-    median once each process is warm (its first network unit left out)."""
+def units_window(layout: RunLayout) -> tuple[float, float]:
+    """Wall-clock start of the first unit and end of the last one, from their records."""
+    timings = [r.get("timing") or {} for r in _records(layout)]
+    timings = [t for t in timings if "started" in t]
+    return min(t["started"] for t in timings), max(t["started"] + t["wall"] for t in timings)
+
+
+def _records(layout: RunLayout) -> list[dict]:
     records = [read_json(d / TRIAL_FILE) for d in layout.trial_dirs()]
-    records += [read_json(d / RECORD_FILE) for d in layout.branch_dirs()]
+    return records + [read_json(d / RECORD_FILE) for d in layout.branch_dirs()]
+
+
+def unit_timings(layout: RunLayout) -> dict:
+    """Per kind of unit: count, summed wall, median overhead (wall minus compute), and that
+    median once each process is warm (its first network unit left out)."""
+    records = _records(layout)
     by_kind: dict[str, list[dict]] = {}
     trained: set = set()  # processes that have already run a network unit (TensorFlow loaded)
     for r in sorted(records, key=lambda r: (r.get("timing") or {}).get("started", 0)):

@@ -63,14 +63,15 @@ class Execution:
 class Scored:
     """What a unit scored: its name in the results (a combination, or ``linear(m)``), its rows,
     the probabilities of its test and inner-val rows, the stages' records, the model to save
-    and the time spent inside Keras; ``extra``: more trial.json keys (a baseline's choice)."""
+    and the time spent computing (inside Keras fit/evaluate/predict, or a scikit-learn fit);
+    ``extra``: more trial.json keys (a baseline's choice)."""
 
     name: str
     arrays: dict[str, SplitArrays]
     probas: dict[str, np.ndarray]
     records: dict = field(default_factory=dict)
     model: object = None
-    keras_seconds: float = 0.0
+    compute_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
 
@@ -110,11 +111,17 @@ def _linear(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     cfg, name = ws.cfg, baseline_name(unit.name)
     arrays = _arrays(unit, ws, metadata=False)
     ratio = cfg.metadata.class_weight_max_ratio
+    started = time.perf_counter()
     fit = fit_linear_baseline(arrays, unit.name, cfg.baseline, ratio, threads=ex.threads)
     probas = {"test": fit.test_proba, "val": fit.val_proba}
-    return _write_scores(
-        unit, ws, ex, Scored(name, arrays, probas, extra={"baseline": fit.record()})
+    scored = Scored(
+        name,
+        arrays,
+        probas,
+        compute_seconds=time.perf_counter() - started,
+        extra={"baseline": fit.record()},
     )
+    return _write_scores(unit, ws, ex, scored)
 
 
 def _pretrain(unit: Unit, ws: Workspace, ex: Execution) -> dict:
@@ -170,9 +177,9 @@ def _trial(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     result = run_trial(ctx, combo, pretrained={m: b[0] for m, b in branches.items()})
     started = time.perf_counter()
     probas = {s: _predict(result.model, source, combo, s) for s in ("test", "val")}
-    keras_seconds = time.perf_counter() - started + sum(s.seconds for s in result.stages)
+    compute_seconds = time.perf_counter() - started + sum(s.seconds for s in result.stages)
     records = {**result.records(), "pretrain": {m: b[1] for m, b in branches.items()}}
-    scored = Scored(unit.name, arrays, probas, records, result.model, keras_seconds)
+    scored = Scored(unit.name, arrays, probas, records, result.model, compute_seconds)
     return _write_scores(unit, ws, ex, scored)
 
 
@@ -193,7 +200,7 @@ def _write_scores(unit: Unit, ws: Workspace, ex: Execution, scored: Scored) -> d
         started=ex.started,
         val=frames["val"],
         ray=ex.placement,
-        timing=_timing(ex, scored.keras_seconds),
+        timing=_timing(ex, scored.compute_seconds),
         **scored.extra,
     )
     if ex.rank0:
@@ -214,14 +221,15 @@ def test_metrics(summary: dict) -> dict:
     }
 
 
-def _timing(ex: Execution, keras_seconds: float) -> dict:
-    """Wall time of the unit (from its trial's start) and the part spent inside Keras."""
+def _timing(ex: Execution, compute_seconds: float) -> dict:
+    """Wall time of the unit (from its trial's start), the part spent computing (Keras fit,
+    evaluate and predict; a scikit-learn fit) and the rest: orchestration, data, files."""
     wall = time.time() - ex.started
     return {
         "started": round(ex.started, 2),
         "wall": round(wall, 2),
-        "keras": round(keras_seconds, 2),
-        "overhead": round(wall - keras_seconds, 2),
+        "compute": round(compute_seconds, 2),
+        "overhead": round(wall - compute_seconds, 2),
     }
 
 

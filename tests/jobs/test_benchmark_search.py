@@ -58,7 +58,7 @@ def test_cpu_seconds_of_a_busy_process_grow():
 
 
 def test_unit_timings_per_kind_and_once_warm(tmp_path):
-    """Overhead = unit wall - Keras; "warm" leaves out each process's first network unit."""
+    """Overhead = unit wall - compute; "warm" leaves out each process's first network unit."""
     layout = RunLayout(tmp_path / "run")
     units = [
         (layout.branch(0, "thermal_map") / "record.json", {"modality": "thermal_map"}, 1, 9.0),
@@ -74,7 +74,7 @@ def test_unit_timings_per_kind_and_once_warm(tmp_path):
     ]
     for path, kind, started, overhead in units:
         path.parent.mkdir(parents=True)
-        timing = {"started": started, "wall": overhead + 10, "keras": 10.0, "overhead": overhead}
+        timing = {"started": started, "wall": overhead + 10, "compute": 10.0, "overhead": overhead}
         path.write_text(json.dumps({**kind, "timing": timing, "ray": {"pid": 7}}))
     found = unit_timings(layout)
     assert found["pretrain"] == {
@@ -85,3 +85,11 @@ def test_unit_timings_per_kind_and_once_warm(tmp_path):
     }
     assert found["image trial"]["median_overhead_warm"] == 3.0  # after pid 7's first branch
     assert found["metadata trial"]["count"] == found["linear"]["count"] == 1
+
+
+def test_utilisation_over_a_window_of_the_timeline():
+    sampler = TreeSampler(os.getpid())
+    sampler.timeline = [(0.0, 0.0), (10.0, 2.0), (20.0, 12.0), (30.0, 13.0)]
+    cores = os.cpu_count()
+    assert sampler.utilisation(10.0, 20.0) == round(10.0 / (10.0 * cores), 3)
+    assert sampler.utilisation(25.0, 26.0) is None  # fewer than two samples inside
