@@ -8,7 +8,7 @@ models did and nothing is refitted on the test folds.
 
 The forest is the very pipeline each fold's trials used (``folds/fold{k}/metadata_model
 .joblib``, saved by the fold's metadata unit), never a refit; the Keras weights are the
-trial's own (``model.weights.h5`` in its folder).
+trial's own (``model_weights.h5`` in its folder).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ run.json                        the data fingerprint (cache key) and the fold ma
 folds/fold{k}/                  the fold's random forest: metadata.parquet (its probabilities
                                 for every assessment of the fold), metadata_model.joblib
 branches/fold{k}/{modality}/    pre-trained image branch: weights.h5, record.json
-trials/fold{k}/{combo}/         trial.json, predictions.parquet, model.weights.h5 (image
+trials/fold{k}/{combo}/         trial.json, predictions.parquet, model_weights.h5 (image
                                 combinations), tensorboard/ (also ``linear(<modality>)``: the
                                 linear baselines)
 ensemble/fold{k}/               the ensemble, in the trial format: trial.json, predictions.parquet
@@ -26,7 +26,7 @@ tune/                           Ray Tune's own experiment folders (tune/train: R
 bundle.json                     combination, folds, class order, feature columns
 config.yaml                     the run's config (image size, model shape, ...)
 fold{k}/metadata_model.joblib   the fold's random-forest Pipeline (with metadata)
-fold{k}/model.weights.h5        the fold's Keras weights (with images)
+fold{k}/model_weights.h5        the fold's Keras weights (with images)
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from dfu.combos import Combo, combo_name
 CONFIG_FILE = "config.yaml"
 TRIAL_FILE = "trial.json"  # written last: marks a trial done
 PREDICTIONS_FILE = "predictions.parquet"
-MODEL_WEIGHTS_FILE = "model.weights.h5"  # a trial's trained model (rebuilt from config + combo)
+MODEL_WEIGHTS_FILE = "model_weights.h5"  # a trial's trained model (rebuilt from config + combo)
+# Not "*.weights.h5": tf_keras loads such names as Keras-3 files, not the HDF5 save_weights wrote.
 WEIGHTS_FILE = "weights.h5"  # a pre-trained branch's
 RECORD_FILE = "record.json"  # a pre-trained branch's record, written last
 METADATA_MODEL_FILE = "metadata_model.joblib"

@@ -87,7 +87,7 @@ def _check_fold(layout: RunLayout, results: pd.DataFrame, fold: int) -> None:
     assert {"node_id", "hostname", "pid", "tune_trial_id", "unit"} <= set(fusion["ray"])
     assert fusion["val"]["image_set"]["n"] == sizing["rows"]["val"]
     assert list((folder / "tensorboard").rglob("events.out.*"))
-    assert (folder / "model.weights.h5").is_file()  # what dfu.runs.bundle packs
+    assert (folder / "model_weights.h5").is_file()  # what dfu.runs.bundle packs
     assert layout.fold_metadata_model(fold).is_file()  # the forest the bundle ships
     # Every test image set scored exactly once, the same rows as the metadata-only trial.
     fused = pd.read_parquet(folder / "predictions.parquet")

@@ -59,7 +59,7 @@ def test_two_workers_per_trial(demo_dir_medium, tiny_config, tmp_path):
     assert trial["ray"]["workers"] == 2 and trial["sizing"]["workers"] == 2
     assert all(s["steps_per_epoch"] == trial["sizing"]["steps"]["train"] for s in trial["stages"])
     assert trial["test"]["image_set"]["n"] == trial["sizing"]["rows"]["test"]
-    assert (folder / "model.weights.h5").is_file()
+    assert (folder / "model_weights.h5").is_file()
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from dfu.combos import baseline_name
 from dfu.evaluation.ensemble import ENSEMBLE
 from dfu.report.write import write_report
 from tests.helpers.browser import CHROMIUM, FLAGS, needs_chromium
@@ -37,8 +38,9 @@ def test_rendered_page_shows_every_table_and_figure(report, tmp_path):
     dom = done.stdout
     ranking = re.search(r'<table id="ranking-table">.*?</table>', dom, re.S).group(0)
     rows = re.findall(r"<tr[^>]*>.*?</tr>", ranking.split("<tbody>")[1], re.S)
-    assert len(rows) == len(COMBOS) + 1  # the ensemble of metadata and metadata+thermal_map
-    for combo in [*COMBOS, ENSEMBLE]:
+    # the ensemble of metadata and metadata+thermal_map, and thermal_map's linear baseline
+    assert len(rows) == len(COMBOS) + 2
+    for combo in [*COMBOS, ENSEMBLE, baseline_name("thermal_map")]:
         assert f'<span class="name">{combo}</span>' in ranking
     images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', dom)
     # kappa chart, confusion matrices, pre-training, 2 image combinations' learning curves

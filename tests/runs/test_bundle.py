@@ -50,7 +50,7 @@ def test_round_trip_reproduces_the_trials_test_predictions(run, tmp_path):
     info = json.loads((path / "bundle.json").read_text())
     assert info["combo"] == "metadata" and info["folds"] == [0, 1]
     assert info["classes"] == ["I", "P", "R"] and info["numeric_columns"]
-    assert not list(path.glob("fold*/model.weights.h5"))
+    assert not list(path.glob("fold*/model_weights.h5"))
     assert_fold_predictions_equal(bundle, run, "metadata", atol=1e-7)
 
 
@@ -72,7 +72,7 @@ def test_an_image_combination_needs_the_trials_weights(run, tmp_path):
     shutil.copytree(run.root, copy.root, ignore=shutil.ignore_patterns("cache"))
     fake = copy.trial(0, ("metadata", "thermal_map"))
     shutil.copytree(copy.trial(0, ("metadata",)), fake)
-    with pytest.raises(ValueError, match="model.weights.h5: missing; the trial must save"):
+    with pytest.raises(ValueError, match="model_weights.h5: missing; the trial must save"):
         save_bundle(copy.root, "metadata+thermal_map", tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists() and not (tmp_path / ".bundle.tmp").exists()
 
@@ -119,6 +119,6 @@ def test_keras_round_trip_reproduces_the_trials_test_predictions(
     for combo in ("thermal_map", "metadata+thermal_map"):
         bundle = load_bundle(save_bundle(layout.root, combo, tmp_path / combo))
         assert sorted(p.name for p in (tmp_path / combo / "fold0").iterdir()) == sorted(
-            ["model.weights.h5", *([METADATA_MODEL_FILE] if "metadata" in combo else [])]
+            ["model_weights.h5", *([METADATA_MODEL_FILE] if "metadata" in combo else [])]
         )
         assert_fold_predictions_equal(bundle, layout, combo, atol=1e-5)
