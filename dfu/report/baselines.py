@@ -11,7 +11,7 @@ from __future__ import annotations
 from dfu.combos import baseline_modality, baseline_name
 from dfu.evaluation.bootstrap import finite_or_none
 from dfu.report.data import RunData
-from dfu.report.html import esc, number, percent, plain_name, table, with_ci
+from dfu.report.html import esc, named, number, percent, table, with_ci
 from dfu.report.stats import Analysis
 
 NOTE = (
@@ -24,10 +24,6 @@ NOTE = (
 )
 
 
-def _pixels(m: str) -> str:
-    return f"{plain_name(m)} ({m})"
-
-
 def sentences(analysis: Analysis) -> list[str]:
     """One headline sentence per image modality whose network does not beat its baseline."""
     out = []
@@ -38,12 +34,12 @@ def sentences(analysis: Analysis) -> list[str]:
         linear = number(analysis.by_name[baseline_name(m)].assessment["kappa"].value)
         if d.value <= 0:
             out.append(
-                f"The network on {_pixels(m)} does not beat a linear model on the same "
+                f"The network on {named(m)} does not beat a linear model on the same "
                 f"pixels (kappa {cnn} vs {linear})."
             )
         else:
             out.append(
-                f"The network on {_pixels(m)} is not shown to beat a linear model on "
+                f"The network on {named(m)} is not shown to beat a linear model on "
                 f"the same pixels (kappa {cnn} vs {linear}; the interval of the "
                 "difference includes 0)."
             )
@@ -105,7 +101,7 @@ def _row(analysis: Analysis, data: RunData, name: str) -> list[str]:
     else:
         cells = [with_ci(d.value, d.low, d.high, sign=True), percent(d.above_zero), str(d.n)]
     return [
-        esc(_pixels(m)),
+        esc(named(m)),
         number(cnn.assessment["kappa"].value) if cnn else "–",
         with_ci(linear.value, linear.low, linear.high),
         *cells,

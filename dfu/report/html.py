@@ -83,6 +83,11 @@ def plain_name(combo: str) -> str:
     return " + ".join(PLAIN.get(m, m) for m in combo.split("+"))
 
 
+def named(combo: str) -> str:
+    """'thermal_map' -> 'thermal map (thermal_map)': the plain name, then the code a user types."""
+    return f"{plain_name(combo)} ({combo})"
+
+
 def combo_cell(combo: str) -> str:
     """Plain-language name with the machine name underneath (for configs and file names)."""
     return f"{escape(plain_name(combo))}<br><span class='name'>{escape(combo)}</span>"

@@ -13,9 +13,9 @@ from dfu.report.html import (
     combo_cell,
     esc,
     kappa_words,
+    named,
     number,
     percent,
-    plain_name,
     signed,
     table,
     with_ci,
@@ -34,10 +34,6 @@ OPTIMISM_NOTE = (
     "test κ, which the choice never looked at, so a choice tilted towards image combinations "
     "can only pick a worse model and lower that number, never inflate it."
 )
-
-
-def _named(name: str) -> str:
-    return f"{plain_name(name)} ({name})"
 
 
 # --- the headline ------------------------------------------------------------------------
@@ -75,12 +71,12 @@ def _choice_sentence(sel: SelectionStats) -> str:
         return (
             "No trial recorded an inner-validation score (trial files of an older "
             "version), so every fold took the candidate with the fewest modalities: "
-            f"{_named(counts[0][0])}."
+            f"{named(counts[0][0])}."
         )
     if len(counts) == 1:
         every = "both outer folds" if folds == 2 else f"all {folds} outer folds"
-        return f"Inner validation chose {_named(counts[0][0])} in {every}."
-    parts = [f"{_named(name)} in {n} of {folds} folds" for name, n in counts]
+        return f"Inner validation chose {named(counts[0][0])} in {every}."
+    parts = [f"{named(name)} in {n} of {folds} folds" for name, n in counts]
     return "Inner validation chose " + ", ".join(parts[:-1]) + f" and {parts[-1]}."
 
 
@@ -101,7 +97,7 @@ def _best_of_n_sentence(sel: SelectionStats) -> list[str]:
     k = sel.best_of_n.assessment["kappa"]
     return [
         f"The highest test kappa among the {n} combinations, {number(k.value)} for "
-        f"{_named(sel.best_of_n.name)}, is a best-of-{n} figure: the maximum of {n} noisy "
+        f"{named(sel.best_of_n.name)}, is a best-of-{n} figure: the maximum of {n} noisy "
         "test scores overstates what that combination would reach on new patients."
     ]
 
@@ -206,7 +202,7 @@ def _pooled_table(sel: SelectionStats, ci: str) -> str:
             with_ci(k.value, k.low, k.high),
         ],
         [
-            f"Best of {len(sel.candidates)} by test κ: {esc(_named(sel.best_of_n.name))} "
+            f"Best of {len(sel.candidates)} by test κ: {esc(named(sel.best_of_n.name))} "
             "(optimistic)",
             str(sel.best_of_n.assessments),
             with_ci(best.value, best.low, best.high),

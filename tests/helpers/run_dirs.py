@@ -27,8 +27,8 @@ from dfu.demo import oracle_probabilities
 from dfu.evaluation.results import trial_summary
 from dfu.store.layout import RunLayout
 from dfu.store.records import predictions_frame, write_trial
-from dfu.training.health import StageRecord
 from tests.helpers.paths import TINY_CONFIG
+from tests.helpers.records import stage_record
 
 SYNTHETIC_COMBOS = ["metadata", "thermal_map", "metadata+thermal_map", "metadata+depth_rgb"]
 
@@ -175,18 +175,14 @@ def _stage(name: str, verdicts: list[str] | None) -> dict:
         "val_loss": list(np.linspace(1.0, 0.8, epochs)),
         "val_kappa": list(np.linspace(0.05, 0.3, epochs)),
     }
-    record = StageRecord(
+    record = stage_record(
         stage=name,
         epochs_run=epochs,
         best_epoch=epochs,
-        trainable_params=5000,
         val_kappa=0.3,
         train_kappa=0.5,
         start_val_kappa=0.0,
-        pred_dist=[0.3, 0.5, 0.2],
-        learning_rate=1e-3,
         steps_per_epoch=3,
-        batch_size=32,
         verdicts=verdicts or ["ok"],
         history=history,
     )

@@ -11,10 +11,11 @@ from sklearn.metrics import cohen_kappa_score
 
 from dfu.config import ConfigError, TrainingConfig, load_config
 from dfu.cv.sizing import plan_sizing
-from dfu.training.health import StageRecord, judge
+from dfu.training.health import judge
 from dfu.training.protocol import TrainingContext, predict, pretrain_branch, run_trial
 from tests.helpers.paths import TINY_CONFIG
 from tests.helpers.protocol import synthetic_source
+from tests.helpers.records import stage_record
 
 COMBO = ("metadata", "thermal_map")
 THRESHOLDS = TrainingConfig(overfit_gap=0.2, min_trainable_params=500)
@@ -123,24 +124,6 @@ def test_an_epoch_with_an_unplanned_number_of_batches_fails_loudly(cfg):
         pretrain_branch(TrainingContext(source, cfg), "thermal_map")
 
 
-def _record(**changes) -> StageRecord:
-    base = dict(
-        stage="s",
-        epochs_run=6,
-        best_epoch=3,
-        trainable_params=5000,
-        val_kappa=0.4,
-        train_kappa=0.45,
-        start_val_kappa=0.1,
-        pred_dist=[0.3, 0.5, 0.2],
-        learning_rate=1e-3,
-        steps_per_epoch=8,
-        batch_size=32,
-        history={"loss": [1.0, 0.9, 0.8, 0.7, 0.7, 0.7]},
-    )
-    return StageRecord(**{**base, **changes})
-
-
 @pytest.mark.parametrize(
     "changes, verdicts",
     [
@@ -163,11 +146,11 @@ def _record(**changes) -> StageRecord:
     ],
 )
 def test_verdict_rules(changes, verdicts):
-    assert judge(_record(**changes), THRESHOLDS).verdicts == verdicts
+    assert judge(stage_record(**changes), THRESHOLDS).verdicts == verdicts
 
 
 def test_too_few_trainable_parameters_is_warned():
-    record = judge(_record(trainable_params=195), THRESHOLDS)
+    record = judge(stage_record(trainable_params=195), THRESHOLDS)
     assert record.warnings and "195 trainable" in record.warnings[0]
 
 
