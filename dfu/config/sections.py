@@ -150,6 +150,8 @@ class TrainingConfig:
     # L2 penalty on the fusion weights when they are fitted on inner validation
     # (dfu.training.fusion_fit).
     fusion_l2: float = 1e-3
+    # Rows the fusion weights are refitted on: "val" (inner validation only) or "train+val".
+    fusion_fit_rows: str = "train+val"
     # Verdict thresholds (dfu.training.health). overfit: train kappa - inner-val kappa above this.
     overfit_gap: float = 0.2
     min_trainable_params: int = 500

@@ -9,7 +9,8 @@ Read top to bottom, it is the protocol:
   5. stage 2: unfreeze, fine-tune at a learning rate that can still learn, keep only if
      inner-val kappa improved;
   6. ``fit_fusion_weights``: refit the fusion's per-source weights and class bias on the
-     inner-val rows, where every source is held out (``dfu.training.fusion_fit``);
+     inner rows, kept only if that beats the reference source on inner-val rows, where every
+     source is held out (``dfu.training.fusion_fit``);
   7. scoring the outer test fold is the caller's job, once, after this returns.
 Every stage stops early on inner-val kappa (after its ``warmup`` epochs), best weights restored.
 Every stage ends in a ``StageRecord`` with its verdicts (``dfu.training.health``).
@@ -172,19 +173,15 @@ def fine_tune(model, ctx: TrainingContext, spec: StageSpec, stage1: StageRecord)
 
 
 def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict | None:
-    """Step 6: the fusion layer's weights and bias refitted on inner-val rows (held out for
-    every source); None when there is nothing to fuse (one source). ``model`` is this process's
+    """Step 6: the fusion layer's weights and bias refitted on ``training.fusion_fit_rows``
+    and judged on inner-val rows (held out for every source); None when there is nothing to
+    fuse (one source). ``model`` is this process's
     own (``local_copy``): every worker fits the same numbers from the same rows."""
     layer = fusion_layer(model)
     if layer is None:
         return None
     source, cfg = ctx.source, ctx.cfg
-    rows = source.dataset("val", input_names(combo), local=True)
-    probabilities = source_outputs(model, combo).predict(rows, verbose=0)
-    ids = source.arrays["val"].ids
-    held_out = HeldOut(
-        list(probabilities), source.labels("val"), ids["assessment_id"], ids["patient"]
-    )
+    held_out = HeldOut.concat([_source_rows(model, source, combo, s) for s in _fit_splits(cfg)])
     w, b = (v.numpy() for v in (layer.w, layer.bias))
     start = FusionStart(alpha, w, b, cfg.model.fusion, cfg.training.fusion_l2)
     fit = choose_fusion(held_out, layer.sources, start)
@@ -198,6 +195,20 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
         fit.val_loss_after,
     )
     return fit.to_dict(layer.sources)
+
+
+def _fit_splits(cfg: Config) -> tuple[str, ...]:
+    return ("train", "val") if cfg.training.fusion_fit_rows == "train+val" else ("val",)
+
+
+def _source_rows(model, source, combo: Combo, split: str) -> HeldOut:
+    """Each source's probabilities on one split's rows, unshuffled and unaugmented."""
+    rows = source.dataset(split, input_names(combo), local=True)
+    probabilities = source_outputs(model, combo).predict(rows, verbose=0)
+    ids = source.arrays[split].ids
+    labels = source.labels(split)
+    honest = np.full(len(labels), split != "train")
+    return HeldOut(list(probabilities), labels, ids["assessment_id"], ids["patient"], honest)
 
 
 def local_copy(model, strategy, build):

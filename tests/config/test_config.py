@@ -40,6 +40,7 @@ def test_a_partial_section_keeps_that_fields_own_defaults():
         ("search.combinations=[metadata+xray]", "xray"),
         ("data.image_size=8", "data.image_size"),
         ("model.fusion=mean", "model.fusion"),
+        ("training.fusion_fit_rows=test", "training.fusion_fit_rows"),
         ("training.alpha=[1, 2]", "training.alpha"),
         ("folds.n_folds=5", None),
         ("search.folds=[7]", "search.folds"),

@@ -109,3 +109,32 @@ def test_the_reference_is_metadata_even_where_a_branch_looks_better_on_inner_val
     images = HeldOut([branch, other], y, assessments, patients)
     images = choose_fusion(images, ["depth_rgb", "thermal_map"], START)
     assert "gain_over_depth_rgb" in images.cv_loss
+
+
+def test_a_branch_that_memorised_its_training_rows_is_judged_on_held_out_rows_only():
+    """Fitted on inner-train + inner-val, a branch that is right on its own training rows (and
+    noise elsewhere) gets weight; judged on the inner-val rows, the fusion goes back to
+    metadata. Judged on every row it would have been kept."""
+    rng = np.random.default_rng(6)
+    y_train, a_train, _ = _val_rows(200, 3, rng)
+    y_val, a_val, _ = _val_rows(60, 3, rng)
+    a_val = np.char.add("v", a_val)  # other assessments, other patients
+    metadata = [_posteriors(y, 1.0, rng) for y in (y_train, y_val)]
+    branch = [_posteriors(y_train, 2.5, rng), _posteriors(y_val, 0.0, rng)]
+    parts = [
+        HeldOut([m, b], y, a, a, np.full(len(y), honest))
+        for m, b, y, a, honest in zip(
+            metadata, branch, (y_train, y_val), (a_train, a_val), (False, True), strict=True
+        )
+    ]
+    held_out = HeldOut.concat(parts)
+    assert len(held_out.labels) == len(y_train) + len(y_val)
+    assert held_out.honest_rows().sum() == len(y_val)
+    fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
+    assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0]
+    everywhere = choose_fusion(
+        HeldOut(held_out.probabilities, held_out.labels, held_out.assessments, held_out.patients),
+        ["metadata", "depth_rgb"],
+        START,
+    )
+    assert everywhere.chosen == "fusion" and everywhere.weights[1] > 0.3
