@@ -8,10 +8,10 @@ where the fit is judged are two different questions:
 - Fitted on inner-train + inner-val rows (``training.fusion_fit_rows``, default "train+val").
   Inner validation alone is ~50-60 assessments on the demo: weights fitted there were noisy,
   and the cross-validated check below sent a demo fusion worth 0.25 kappa on test back to
-  metadata alone. On inner-train rows the forest's probabilities are out-of-fold and an
-  early-stopped branch's are close to held out (measured on the demo: train log loss within
-  0.03-0.06 of inner-val's); with ~5x the rows the all-modality demo fusion went from 0.67 to
-  0.82 of the oracle.
+  metadata alone. On inner-train rows the forest's probabilities are out-of-fold; an
+  early-stopped branch's are optimistic but not memorised (measured on the demo: inner-train
+  log loss 0.0-0.1 below test for the maps, 0.1-0.3 for the RGB branches). With ~5x the rows
+  the all-modality demo fusion went from 0.67 to 0.82 of the oracle.
 - Judged on inner-val rows only, where every source is held out. A branch that memorised
   noise looks reliable on its own training rows, and a fusion fitted there trusts it (the
   clinic's old "fusion kappa 0.02", seed analysis 004; measured: with images shuffled across
