@@ -48,13 +48,13 @@ EPS = 1e-7
 # A cross-validated gain below this (nats per weighted row) changes no prediction worth keeping.
 MIN_GAIN = 1e-3
 HONEST = "metadata"  # the source whose inner-val predictions no choice was made on
-# Patient-grouped folds within the held-out rows for the cross-validated comparison: with
-# ~50-60 inner-val assessments, 5 leave ~10 out each.
+# Patient-grouped folds within the fit rows for the cross-validated comparison (5 leave ~10
+# of ~50-60 inner-val assessments out each).
 CV_FOLDS = 5
 
 
 @dataclass(frozen=True)
-class HeldOut:
+class FusionRows:
     """Rows the fusion is fitted on: one (N, classes) probability array per source, the
     labels, each row's assessment and patient, and which rows every source predicted without
     having seen them (``honest``; the last three needed by ``choose_fusion`` only)."""
@@ -67,7 +67,7 @@ class HeldOut:
     honest: np.ndarray | None = None
 
     @classmethod
-    def concat(cls, parts: Sequence[HeldOut]) -> HeldOut:
+    def concat(cls, parts: Sequence[FusionRows]) -> FusionRows:
         """The rows of several parts, one after another."""
         if len(parts) == 1:
             return parts[0]
@@ -85,12 +85,21 @@ class HeldOut:
             return np.ones(len(self.labels), dtype=bool)
         return np.asarray(self.honest, dtype=bool)
 
-    def rows(self, index) -> HeldOut:
-        """The rows at ``index`` (probabilities and labels)."""
-        labels = np.asarray(self.labels, dtype=int)
-        return HeldOut([p[index] for p in self.probabilities], labels[index])
+    def rows(self, index) -> FusionRows:
+        """The rows at ``index`` (a boolean mask or positions), every field kept."""
 
-    def source(self, k: int) -> HeldOut:
+        def pick(values):
+            return None if values is None else np.asarray(values)[index]
+
+        return FusionRows(
+            [p[index] for p in self.probabilities],
+            np.asarray(self.labels, dtype=int)[index],
+            pick(self.assessments),
+            pick(self.patients),
+            pick(self.honest),
+        )
+
+    def source(self, k: int) -> FusionRows:
         """Source ``k`` alone, on the same rows."""
         return dataclasses.replace(self, probabilities=[self.probabilities[k]])
 
@@ -112,9 +121,11 @@ class FusionStart:
 class FusionFit:
     weights: list[float]  # per source, in the fusion layer's order
     bias: list[float]  # per class
-    val_loss_before: float  # class-weighted log loss of the trained fusion on the fit rows
-    val_loss_after: float
+    fit_loss_before: float  # class-weighted log loss of the trained fusion on the fit rows
+    fit_loss_after: float
     chosen: str = "fusion"  # "fusion", or the one source the fusion reduces to
+    fit_rows: int = 0  # image-set rows the weights were fitted on
+    judged_rows: int = 0  # of which held out for every source (the keep-or-revert check's)
     cv_loss: dict | None = None  # cross-validated, judged on inner val: gain over the reference
     source_kappas: dict | None = None  # each source alone on inner val (as it is)
 
@@ -141,11 +152,11 @@ def weighted_log_loss(proba: np.ndarray, labels: np.ndarray, class_weights) -> f
     return float(-(weights * np.log(picked)).sum() / weights.sum())
 
 
-def fit_fusion(held_out: HeldOut, start: FusionStart) -> FusionFit:
-    """Weights (>= 0) and class bias minimising the class-weighted log loss of ``pool`` on the
-    held-out rows, starting from the trained layer's ``start.w0``, ``start.b0``."""
-    probabilities, l2, mode = held_out.probabilities, start.l2, start.mode
-    labels = np.asarray(held_out.labels, dtype=int)
+def fit_fusion(rows: FusionRows, start: FusionStart) -> FusionFit:
+    """Weights (>= 0) and class bias minimising the class-weighted log loss of ``pool`` on
+    ``rows``, starting from the trained layer's ``start.w0``, ``start.b0``."""
+    probabilities, l2, mode = rows.probabilities, start.l2, start.mode
+    labels = np.asarray(rows.labels, dtype=int)
     n_sources = len(probabilities)
 
     def loss(x: np.ndarray) -> float:
@@ -164,29 +175,30 @@ def fit_fusion(held_out: HeldOut, start: FusionStart) -> FusionFit:
 
 
 def choose_fusion(
-    held_out: HeldOut, sources: list[str], start: FusionStart, folds: int = CV_FOLDS
+    rows: FusionRows, sources: list[str], start: FusionStart, folds: int = CV_FOLDS
 ) -> FusionFit:
-    """``fit_fusion`` on all held-out rows, kept only if the other sources add information to
+    """``fit_fusion`` on all ``rows``, kept only if the other sources add information to
     the reference one (see the module docstring); otherwise the fusion is that source exactly,
     as its own trial scores it."""
-    fitted = fit_fusion(held_out, start)
-    labels, judged = np.asarray(held_out.labels, dtype=int), held_out.honest_rows()
+    fitted = fit_fusion(rows, start)
+    judged = rows.honest_rows()
+    honest = rows.rows(judged)
+    fitted.fit_rows, fitted.judged_rows = len(judged), int(judged.sum())
     fitted.source_kappas = {
-        s: _kappa(p[judged], labels[judged], np.asarray(held_out.assessments)[judged])
-        for s, p in zip(sources, held_out.probabilities, strict=True)
+        s: _kappa(p, honest.labels, honest.assessments)
+        for s, p in zip(sources, honest.probabilities, strict=True)
     }
-    patients = np.asarray(held_out.patients)
-    if len(np.unique(patients)) < 2:
+    if len(np.unique(np.asarray(rows.patients))) < 2:
         return fitted
     alone_start = dataclasses.replace(start, w0=[1.0])
-    alone = {s: _cv_losses(held_out.source(k), alone_start, folds) for k, s in enumerate(sources)}
-    fused = _cv_losses(held_out, start, folds)
+    alone = {s: _cv_losses(rows.source(k), alone_start, folds) for k, s in enumerate(sources)}
+    fused = _cv_losses(rows, start, folds)
     # The reference whose held-out evidence is honest: metadata (the forest never saw these
     # rows). An image branch's inner-val predictions are optimistic (its early stopping chose
     # an epoch on these rows), and against one a fusion could not show what it adds.
     best = HONEST if HONEST in alone else min(alone, key=lambda s: alone[s][judged].sum())
     gain, se = _paired_gain(
-        alone[best][judged], fused[judged], patients[judged], start.class_weights, labels[judged]
+        alone[best][judged], fused[judged], honest.patients, start.class_weights, honest.labels
     )
     fitted.cv_loss = {"gain_over_" + best: round(gain, 5), "standard_error": round(se, 5)}
     if gain <= MIN_GAIN:  # the reference alone, unless the fusion does better held out
@@ -196,19 +208,19 @@ def choose_fusion(
     return fitted
 
 
-def _cv_losses(held_out: HeldOut, start: FusionStart, folds: int) -> np.ndarray:
+def _cv_losses(rows: FusionRows, start: FusionStart, folds: int) -> np.ndarray:
     """Per row: the class-weighted log loss of its fused probabilities, from weights fitted
     without its patient's rows."""
     from sklearn.model_selection import GroupKFold
 
-    labels = np.asarray(held_out.labels, dtype=int)
-    patients = np.asarray(held_out.patients)
+    labels = np.asarray(rows.labels, dtype=int)
+    patients = np.asarray(rows.patients)
     splits = min(folds, len(np.unique(patients)))
-    out = np.zeros_like(held_out.probabilities[0], dtype=float)
+    out = np.zeros_like(rows.probabilities[0], dtype=float)
     for fit_rows, held in GroupKFold(splits).split(labels, groups=patients):
-        part = fit_fusion(held_out.rows(fit_rows), start)
+        part = fit_fusion(rows.rows(fit_rows), start)
         weights, bias = np.asarray(part.weights), np.asarray(part.bias)
-        out[held] = pool(held_out.rows(held).probabilities, weights, bias, start.mode)
+        out[held] = pool(rows.rows(held).probabilities, weights, bias, start.mode)
     picked = np.clip(out[np.arange(len(labels)), labels], EPS, 1.0)
     return -np.asarray(start.class_weights, dtype=float)[labels] * np.log(picked)
 

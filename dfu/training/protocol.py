@@ -45,7 +45,7 @@ from dfu.models.fusion import (
     transfer_branch,
 )
 from dfu.training.callbacks import StepsGuard, WeightMotion, tensorboard
-from dfu.training.fusion_fit import FusionStart, HeldOut, choose_fusion
+from dfu.training.fusion_fit import FusionRows, FusionStart, choose_fusion
 from dfu.training.health import StageRecord, judge
 from dfu.training.keras_metrics import stage_metrics
 from dfu.training.losses import class_alpha, focal_loss
@@ -181,18 +181,18 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
     if layer is None:
         return None
     source, cfg = ctx.source, ctx.cfg
-    held_out = HeldOut.concat([_source_rows(model, source, combo, s) for s in _fit_splits(cfg)])
+    rows = FusionRows.concat([_source_rows(model, source, combo, s) for s in _fit_splits(cfg)])
     w, b = (v.numpy() for v in (layer.w, layer.bias))
     start = FusionStart(alpha, w, b, cfg.model.fusion, cfg.training.fusion_l2)
-    fit = choose_fusion(held_out, layer.sources, start)
+    fit = choose_fusion(rows, layer.sources, start)
     layer.w.assign(np.asarray(fit.weights, dtype="float32"))
     layer.bias.assign(np.asarray(fit.bias, dtype="float32"))
     log.info(
-        "fusion: %s, weights %s (val loss %.3f -> %.3f)",
+        "fusion: %s, weights %s (loss on its fit rows %.3f -> %.3f)",
         fit.chosen,
         fit.weights,
-        fit.val_loss_before,
-        fit.val_loss_after,
+        fit.fit_loss_before,
+        fit.fit_loss_after,
     )
     return fit.to_dict(layer.sources)
 
@@ -201,14 +201,14 @@ def _fit_splits(cfg: Config) -> tuple[str, ...]:
     return ("train", "val") if cfg.training.fusion_fit_rows == "train+val" else ("val",)
 
 
-def _source_rows(model, source, combo: Combo, split: str) -> HeldOut:
+def _source_rows(model, source, combo: Combo, split: str) -> FusionRows:
     """Each source's probabilities on one split's rows, unshuffled and unaugmented."""
     rows = source.dataset(split, input_names(combo), local=True)
     probabilities = source_outputs(model, combo).predict(rows, verbose=0)
     ids = source.arrays[split].ids
     labels = source.labels(split)
     honest = np.full(len(labels), split != "train")
-    return HeldOut(list(probabilities), labels, ids["assessment_id"], ids["patient"], honest)
+    return FusionRows(list(probabilities), labels, ids["assessment_id"], ids["patient"], honest)
 
 
 def local_copy(model, strategy, build):

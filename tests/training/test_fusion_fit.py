@@ -9,8 +9,8 @@ from dfu.config import ModelConfig
 from dfu.models.fusion import combo_model
 from dfu.training.fusion_fit import (
     MIN_GAIN,
+    FusionRows,
     FusionStart,
-    HeldOut,
     choose_fusion,
     fit_fusion,
     pool,
@@ -47,21 +47,23 @@ def test_a_useless_source_is_fitted_to_weigh_almost_nothing():
     rng = np.random.default_rng(1)
     y = rng.choice(3, 600, p=[0.3, 0.55, 0.15])
     useful, noise = _posteriors(y, 2.0, rng), _posteriors(y, 0.0, rng)
-    fit = fit_fusion(HeldOut([useful, noise], y), FusionStart(EQUAL, w0=[0.7, 0.3], b0=[0, 0, 0]))
+    fit = fit_fusion(
+        FusionRows([useful, noise], y), FusionStart(EQUAL, w0=[0.7, 0.3], b0=[0, 0, 0])
+    )
     w_useful, w_noise = fit.weights
     assert w_noise < 0.05 * w_useful
     alone = weighted_log_loss(useful, y, EQUAL)
-    assert fit.val_loss_after <= alone + 1e-3  # never worse than the useful source alone
-    assert fit.val_loss_after < fit.val_loss_before
+    assert fit.fit_loss_after <= alone + 1e-3  # never worse than the useful source alone
+    assert fit.fit_loss_after < fit.fit_loss_before
 
 
 def test_two_independent_sources_both_count_and_beat_either_alone():
     rng = np.random.default_rng(2)
     y = rng.choice(3, 800)
     a, b = _posteriors(y, 1.5, rng), _posteriors(y, 1.5, rng)
-    fit = fit_fusion(HeldOut([a, b], y), FusionStart(EQUAL, w0=[0.5, 0.5], b0=[0, 0, 0]))
+    fit = fit_fusion(FusionRows([a, b], y), FusionStart(EQUAL, w0=[0.5, 0.5], b0=[0, 0, 0]))
     assert min(fit.weights) > 0.5
-    assert fit.val_loss_after < min(weighted_log_loss(p, y, EQUAL) for p in (a, b)) - 0.02
+    assert fit.fit_loss_after < min(weighted_log_loss(p, y, EQUAL) for p in (a, b)) - 0.02
 
 
 def _val_rows(n_assessments: int, sets: int, rng):
@@ -79,7 +81,7 @@ def test_a_fusion_that_does_not_beat_its_best_source_on_held_out_rows_becomes_th
     useful = _posteriors(y, 1.5, rng)
     noise = _posteriors(y, 0.0, rng) ** 4  # overconfident
     noise /= noise.sum(axis=1, keepdims=True)
-    held_out = HeldOut([useful, noise], y, assessments, patients)
+    held_out = FusionRows([useful, noise], y, assessments, patients)
     fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0] and fit.bias == [0.0] * 3
     assert fit.cv_loss["gain_over_metadata"] <= MIN_GAIN
@@ -89,7 +91,9 @@ def test_complementary_sources_keep_their_fusion():
     rng = np.random.default_rng(4)
     y, assessments, patients = _val_rows(60, 3, rng)
     a, b = _posteriors(y, 1.5, rng), _posteriors(y, 1.5, rng)
-    fit = choose_fusion(HeldOut([a, b], y, assessments, patients), ["metadata", "depth_rgb"], START)
+    fit = choose_fusion(
+        FusionRows([a, b], y, assessments, patients), ["metadata", "depth_rgb"], START
+    )
     assert fit.chosen == "fusion" and min(fit.weights) > 0.3
     assert fit.cv_loss["gain_over_metadata"] > fit.cv_loss["standard_error"] > 0
 
@@ -101,12 +105,12 @@ def test_the_reference_is_metadata_even_where_a_branch_looks_better_on_inner_val
     rng = np.random.default_rng(5)
     y, assessments, patients = _val_rows(60, 3, rng)
     metadata, branch, other = (_posteriors(y, s, rng) for s in (0.8, 2.5, 1.5))
-    held_out = HeldOut([metadata, branch, other], y, assessments, patients)
+    held_out = FusionRows([metadata, branch, other], y, assessments, patients)
     start = FusionStart(EQUAL, [0.7, 0.15, 0.15], [0, 0, 0])
     fit = choose_fusion(held_out, ["metadata", "depth_rgb", "thermal_map"], start)
     assert fit.source_kappas["depth_rgb"] > fit.source_kappas["metadata"]
     assert set(fit.cv_loss) == {"gain_over_metadata", "standard_error"}
-    images = HeldOut([branch, other], y, assessments, patients)
+    images = FusionRows([branch, other], y, assessments, patients)
     images = choose_fusion(images, ["depth_rgb", "thermal_map"], START)
     assert "gain_over_depth_rgb" in images.cv_loss
 
@@ -122,18 +126,20 @@ def test_a_branch_that_memorised_its_training_rows_is_judged_on_held_out_rows_on
     metadata = [_posteriors(y, 1.0, rng) for y in (y_train, y_val)]
     branch = [_posteriors(y_train, 2.5, rng), _posteriors(y_val, 0.0, rng)]
     parts = [
-        HeldOut([m, b], y, a, a, np.full(len(y), honest))
+        FusionRows([m, b], y, a, a, np.full(len(y), honest))
         for m, b, y, a, honest in zip(
             metadata, branch, (y_train, y_val), (a_train, a_val), (False, True), strict=True
         )
     ]
-    held_out = HeldOut.concat(parts)
+    held_out = FusionRows.concat(parts)
     assert len(held_out.labels) == len(y_train) + len(y_val)
     assert held_out.honest_rows().sum() == len(y_val)
     fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0]
     everywhere = choose_fusion(
-        HeldOut(held_out.probabilities, held_out.labels, held_out.assessments, held_out.patients),
+        FusionRows(
+            held_out.probabilities, held_out.labels, held_out.assessments, held_out.patients
+        ),
         ["metadata", "depth_rgb"],
         START,
     )

@@ -57,8 +57,22 @@ def test_trial_learns_a_planted_signal_and_records_every_stage(cfg):
         assert len(record.history["val_kappa"]) == record.epochs_run
         assert sum(record.pred_dist) == pytest.approx(1.0, abs=1e-5)
     assert set(result.fusion["weights"]) == {"metadata", "thermal_map"}
-    assert result.fusion["val_loss_after"] <= result.fusion["val_loss_before"] + 1e-9
+    assert result.fusion["fit_loss_after"] <= result.fusion["fit_loss_before"] + 1e-9
     assert _test_kappa(result, source) > 0.5
+
+
+@pytest.mark.parametrize("fit_rows, fitted", [("train+val", 240 + 90), ("val", 90)])
+def test_fusion_weights_are_fitted_on_the_configured_rows_and_judged_on_inner_val(
+    cfg, fit_rows, fitted
+):
+    short = cfg.replace(
+        f"training.fusion_fit_rows={fit_rows}",
+        "training.stage1.epochs=2",
+        "training.stage1.warmup=0",
+        "training.stage2.epochs=1",
+    )
+    result = run_trial(TrainingContext(synthetic_source(seed=3), short), COMBO)
+    assert (result.fusion["fit_rows"], result.fusion["judged_rows"]) == (fitted, 90)
 
 
 def test_trial_fed_only_noise_stays_near_zero(cfg):
