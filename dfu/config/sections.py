@@ -131,6 +131,10 @@ class StageConfig:
     monitor: str = "val_kappa"
 
 
+# training.fusion_fit_rows -> the splits whose rows the fusion weights are refitted on.
+FUSION_FIT_SPLITS = {"val": ("val",), "train+val": ("train", "val")}
+
+
 @dataclass
 class TrainingConfig:
     """The staged protocol (pre-train, stage 1 frozen, stage 2 fine-tune)."""
@@ -147,10 +151,11 @@ class TrainingConfig:
     # Per-class focal alpha (I, P, R); None = from training class frequencies.
     alpha: list[float] | None = None
     alpha_max_ratio: float = 3.0
-    # L2 penalty on the fusion weights when they are fitted on inner validation
+    # L2 penalty on the fusion weights when they are refitted after training
     # (dfu.training.fusion_fit).
     fusion_l2: float = 1e-3
-    # Rows the fusion weights are refitted on: "val" (inner validation only) or "train+val".
+    # Rows the fusion weights are refitted on (a key of FUSION_FIT_SPLITS); the keep-or-revert
+    # check is judged on inner-val rows either way.
     fusion_fit_rows: str = "train+val"
     # Verdict thresholds (dfu.training.health). overfit: train kappa - inner-val kappa above this.
     overfit_gap: float = 0.2

@@ -11,7 +11,6 @@ from dfu.config.sections import ConfigError
 from dfu.constants import AUGMENTATIONS, CLASSES
 
 STAGES = ("pretrain", "stage1", "stage2")
-FUSION_FIT_ROWS = ("val", "train+val")
 
 
 def _check(ok: bool, key: str, message: str) -> None:
@@ -54,9 +53,9 @@ def check_model(m: sections.ModelConfig) -> None:
 def check_training(t: sections.TrainingConfig) -> None:
     _check(t.fusion_l2 >= 0, "training.fusion_l2", "must be >= 0")
     _check(
-        t.fusion_fit_rows in FUSION_FIT_ROWS,
+        t.fusion_fit_rows in sections.FUSION_FIT_SPLITS,
         "training.fusion_fit_rows",
-        "must be one of " + ", ".join(FUSION_FIT_ROWS),
+        "must be one of " + ", ".join(sections.FUSION_FIT_SPLITS),
     )
     _check(t.batch_size >= 1, "training.batch_size", "must be >= 1")
     _check(t.min_steps_per_epoch >= 1, "training.min_steps_per_epoch", "must be >= 1")

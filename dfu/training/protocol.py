@@ -32,6 +32,7 @@ import numpy as np
 
 from dfu.combos import Combo, combo_name, image_modalities
 from dfu.config import Config, StageConfig
+from dfu.config.sections import FUSION_FIT_SPLITS
 from dfu.constants import CLASSES
 from dfu.keras_setup import keras, tf
 from dfu.models.branches import branch_model
@@ -175,13 +176,14 @@ def fine_tune(model, ctx: TrainingContext, spec: StageSpec, stage1: StageRecord)
 def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict | None:
     """Step 6: the fusion layer's weights and bias refitted on ``training.fusion_fit_rows``
     and judged on inner-val rows (held out for every source); None when there is nothing to
-    fuse (one source). ``model`` is this process's
-    own (``local_copy``): every worker fits the same numbers from the same rows."""
+    fuse (one source). ``model`` is this process's own (``local_copy``): every worker fits the
+    same numbers from the same rows."""
     layer = fusion_layer(model)
     if layer is None:
         return None
     source, cfg = ctx.source, ctx.cfg
-    rows = FusionRows.concat([_source_rows(model, source, combo, s) for s in _fit_splits(cfg)])
+    splits = FUSION_FIT_SPLITS[cfg.training.fusion_fit_rows]
+    rows = FusionRows.concat([_source_rows(model, source, combo, s) for s in splits])
     w, b = (v.numpy() for v in (layer.w, layer.bias))
     start = FusionStart(alpha, w, b, cfg.model.fusion, cfg.training.fusion_l2)
     fit = choose_fusion(rows, layer.sources, start)
@@ -195,10 +197,6 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
         fit.fit_loss_after,
     )
     return fit.to_dict(layer.sources)
-
-
-def _fit_splits(cfg: Config) -> tuple[str, ...]:
-    return ("train", "val") if cfg.training.fusion_fit_rows == "train+val" else ("val",)
 
 
 def _source_rows(model, source, combo: Combo, split: str) -> FusionRows:

@@ -1,4 +1,4 @@
-"""Fusion weights fitted on held-out rows: a useless source ends near 0, useful ones combine."""
+"""Fusion weights refitted after training: a useless source ends near 0, useful ones combine."""
 
 from __future__ import annotations
 
@@ -81,8 +81,8 @@ def test_a_fusion_that_does_not_beat_its_best_source_on_held_out_rows_becomes_th
     useful = _posteriors(y, 1.5, rng)
     noise = _posteriors(y, 0.0, rng) ** 4  # overconfident
     noise /= noise.sum(axis=1, keepdims=True)
-    held_out = FusionRows([useful, noise], y, assessments, patients)
-    fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
+    rows = FusionRows([useful, noise], y, assessments, patients)
+    fit = choose_fusion(rows, ["metadata", "depth_rgb"], START)
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0] and fit.bias == [0.0] * 3
     assert fit.cv_loss["gain_over_metadata"] <= MIN_GAIN
 
@@ -105,9 +105,9 @@ def test_the_reference_is_metadata_even_where_a_branch_looks_better_on_inner_val
     rng = np.random.default_rng(5)
     y, assessments, patients = _val_rows(60, 3, rng)
     metadata, branch, other = (_posteriors(y, s, rng) for s in (0.8, 2.5, 1.5))
-    held_out = FusionRows([metadata, branch, other], y, assessments, patients)
+    rows = FusionRows([metadata, branch, other], y, assessments, patients)
     start = FusionStart(EQUAL, [0.7, 0.15, 0.15], [0, 0, 0])
-    fit = choose_fusion(held_out, ["metadata", "depth_rgb", "thermal_map"], start)
+    fit = choose_fusion(rows, ["metadata", "depth_rgb", "thermal_map"], start)
     assert fit.source_kappas["depth_rgb"] > fit.source_kappas["metadata"]
     assert set(fit.cv_loss) == {"gain_over_metadata", "standard_error"}
     images = FusionRows([branch, other], y, assessments, patients)
@@ -131,15 +131,13 @@ def test_a_branch_that_memorised_its_training_rows_is_judged_on_held_out_rows_on
             metadata, branch, (y_train, y_val), (a_train, a_val), (False, True), strict=True
         )
     ]
-    held_out = FusionRows.concat(parts)
-    assert len(held_out.labels) == len(y_train) + len(y_val)
-    assert held_out.honest_rows().sum() == len(y_val)
-    fit = choose_fusion(held_out, ["metadata", "depth_rgb"], START)
+    rows = FusionRows.concat(parts)
+    assert len(rows.labels) == len(y_train) + len(y_val)
+    assert rows.honest_rows().sum() == len(y_val)
+    fit = choose_fusion(rows, ["metadata", "depth_rgb"], START)
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0]
     everywhere = choose_fusion(
-        FusionRows(
-            held_out.probabilities, held_out.labels, held_out.assessments, held_out.patients
-        ),
+        FusionRows(rows.probabilities, rows.labels, rows.assessments, rows.patients),
         ["metadata", "depth_rgb"],
         START,
     )
