@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 
 DEMO_DATA ?= data/demo
 DEMO_CONFIG ?= dfu/configs/demo.yaml
+# Local-then-Ray rounds of bench-search (~5-7 min each here); it reports their median ratios.
+BENCH_ROUNDS ?= 3
 
 .PHONY: setup demo test test-slow test-acceptance test-acceptance-full lint bench bench-search bench-scale clean
 
@@ -44,7 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m jobs.benchmark --out bench/benchmark.json
 
 bench-search: $(STAMP)
-	$(BIN)/python -m jobs.benchmark_search --data $(DEMO_DATA) --out bench/search.json
+	$(BIN)/python -m jobs.benchmark_search --data $(DEMO_DATA) --out bench/search.json --rounds $(BENCH_ROUNDS)
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m jobs.benchmark_scale --data data/clinic --out bench/scale.json

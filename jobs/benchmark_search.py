@@ -1,6 +1,7 @@
 """The contest: the same demo search in one process and on Ray, measured in one invocation.
 
-    python -m jobs.benchmark_search [--data data/demo] [--out bench/search.json] [key=value ...]
+    python -m jobs.benchmark_search [--data data/demo] [--out bench/search.json] [--rounds N]
+        [key=value ...]
 
 Builds the demo's image cache once (both sides then find it), then runs ``jobs.cv_search``
 twice into fresh storage, ``--executor local`` (every unit in one process, one after another)
@@ -11,7 +12,9 @@ of its whole process tree (driver, and for Ray GCS, raylet, dashboard, every wor
 sampled every second. Writes both walls, their ratio, the per-unit orchestration overhead
 (unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn fit, per
 kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers only; no
-pass/fail.
+pass/fail. A VM's speed drifts (here by up to ~30% within an hour, the neighbours' load), so
+``--rounds N`` runs N local-then-Ray pairs and reports the medians of their ratios; each round's
+walls are kept, the last round in full.
 """
 
 from __future__ import annotations
@@ -211,10 +214,47 @@ def _median(values) -> float | None:
 CONFIG = "dfu/configs/demo.yaml"
 
 
+def contest(data: str, overrides: list[str], out: Path) -> dict:
+    """One round: the local side, then the Ray side, each from fresh storage."""
+    with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
+        sides = {
+            e: run_side(data, storage, e, overrides, out.with_suffix(f".{e}.log"))
+            for e in ("local", "ray")
+        }
+    local, ray_side = sides["local"], sides["ray"]
+    return {
+        "local": local,
+        "ray": ray_side,
+        "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
+        "memory_ratio": round(ray_side["peak_pss_gib"] / max(local["peak_pss_gib"], 1e-9), 2),
+    }
+
+
+def round_summary(result: dict) -> dict:
+    """The numbers of one round that the targets are about."""
+    ray_side = result["ray"]
+    return {
+        "local_wall": result["local"]["wall_seconds"],
+        "ray_wall": ray_side["wall_seconds"],
+        "speedup": result["speedup"],
+        "memory_ratio": result["memory_ratio"],
+        "ray_cpu_utilisation_during_units": ray_side["cpu_utilisation_during_units"],
+        "ray_image_trial_overhead_warm": ray_side["units"]
+        .get("image trial", {})
+        .get("median_overhead_warm"),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/demo", help="demo data folder (made if missing)")
     parser.add_argument("--out", default="bench/search.json")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="local-then-Ray rounds; the ratios are their medians (a VM's speed drifts)",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides for both sides")
     args = parser.parse_intermixed_args()
     out = Path(args.out)
@@ -225,21 +265,20 @@ def main() -> int:
 
         make_demo(data)
     build_cache(load_config(CONFIG, [f"data.root={data}", *args.overrides]).data, progress=False)
-    with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
-        sides = {
-            e: run_side(data, storage, e, args.overrides, out.with_suffix(f".{e}.log"))
-            for e in ("local", "ray")
-        }
-    local, ray_side = sides["local"], sides["ray"]
+    results = []
+    for k in range(args.rounds):
+        results.append(contest(data, args.overrides, out))
+        print(f"round {k + 1}/{args.rounds}: {json.dumps(round_summary(results[-1]))}", flush=True)
+    rounds = [round_summary(r) for r in results]
     result = {
-        "local": local,
-        "ray": ray_side,
+        **results[-1],  # the last round in full
         "cpus": os.cpu_count(),
-        "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
-        "memory_ratio": round(ray_side["peak_pss_gib"] / max(local["peak_pss_gib"], 1e-9), 2),
+        "speedup": _median(r["speedup"] for r in rounds),
+        "memory_ratio": _median(r["memory_ratio"] for r in rounds),
+        "rounds": rounds,
     }
     out.write_text(json.dumps(result, indent=1))
-    brief = {k: result[k] for k in ("speedup", "memory_ratio", "cpus")}
+    brief = {k: result[k] for k in ("speedup", "memory_ratio", "cpus", "rounds")}
     for side in ("local", "ray"):
         brief[side] = {k: v for k, v in result[side].items() if k not in ("search",)}
     print(json.dumps(brief, indent=1))

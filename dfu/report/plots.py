@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures only ever go to PNG bytes
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
 from dfu.constants import CLASSES
 
 DPI = 90
 BEST, REFERENCE, OTHER, ORACLE = "#1b7837", "#2166ac", "#8c8c8c", "#d6604d"
-FOLD_COLOURS = plt.get_cmap("tab10").colors
+FOLD_COLOURS = [f"C{i}" for i in range(10)]  # matplotlib's default cycle (tab10)
+
+
+@functools.cache
+def _pyplot():
+    """pyplot, imported on the first figure: a search's processes never load it (~25 MiB and
+    ~0.5 s each) until the report is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: figures only ever go to PNG bytes
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def to_base64(fig) -> str:
+    plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
@@ -32,6 +41,7 @@ def kappa_chart(bars: list[dict]) -> str:
     Each bar: label, value, low, high, folds (per-fold kappas, drawn as dots), oracle
     (kappa or None), role ('best', 'reference' or '').
     """
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.5, 0.45 * len(bars) + 1.4))
     y = np.arange(len(bars))[::-1]
     colours = [{"best": BEST, "reference": REFERENCE}.get(b["role"], OTHER) for b in bars]
@@ -69,6 +79,7 @@ def kappa_chart(bars: list[dict]) -> str:
 
 def confusion_grid(items: list[tuple[str, list[list[int]]]], columns: int = 4) -> str:
     """One small matrix per combination: counts, shaded by the share of each true class."""
+    plt = _pyplot()
     rows = -(-len(items) // columns)
     columns = min(columns, len(items))
     fig, axes = plt.subplots(rows, columns, figsize=(3.1 * columns, 3.0 * rows), squeeze=False)
@@ -102,6 +113,7 @@ def learning_curves(title: str, panels: list[tuple[str, list[dict]]]) -> str:
     """Per stage (columns): kappa (top; solid inner-val, dashed training) and loss (bottom)
     per epoch, one colour per fold, a star at the best epoch. ``panels``: (stage title,
     [stage record with ``fold``, ``history``, ``best_epoch``, ...])."""
+    plt = _pyplot()
     fig, axes = plt.subplots(
         2, len(panels), figsize=(3.6 * len(panels) + 0.6, 4.6), squeeze=False, sharex="col"
     )

@@ -93,3 +93,43 @@ def test_utilisation_over_a_window_of_the_timeline():
     cores = os.cpu_count()
     assert sampler.utilisation(10.0, 20.0) == round(10.0 / (10.0 * cores), 3)
     assert sampler.utilisation(25.0, 26.0) is None  # fewer than two samples inside
+
+
+def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypatch):
+    """Three local-then-Ray rounds on a drifting machine: the medians, not the last round."""
+    import jobs.benchmark_search as bench
+
+    walls = iter([(150.0, 100.0), (200.0, 160.0), (180.0, 100.0)])  # ratios 1.5, 1.25, 1.8
+
+    def side(wall: float, pss: float) -> dict:
+        units = {"image trial": {"median_overhead_warm": 2.5}}
+        return {
+            "wall_seconds": wall,
+            "peak_pss_gib": pss,
+            "cpu_utilisation_during_units": 0.9,
+            "units": units,
+            "search": {},
+        }
+
+    def fake_contest(data, overrides, out):
+        local, ray_wall = next(walls)
+        return {
+            "local": side(local, 1.0),
+            "ray": side(ray_wall, 2.1),
+            "speedup": round(local / ray_wall, 2),
+            "memory_ratio": 2.1,
+        }
+
+    monkeypatch.setattr(bench, "contest", fake_contest)
+    monkeypatch.setattr(bench, "build_cache", lambda *a, **k: None)
+    (tmp_path / "demo" / "_oracle").mkdir(parents=True)
+    (tmp_path / "demo" / "_oracle" / "summary.json").write_text("{}")
+    out = tmp_path / "search.json"
+    argv = ["x", "--data", str(tmp_path / "demo"), "--out", str(out), "--rounds", "3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert bench.main() == 0
+    result = json.loads(out.read_text())
+    assert result["speedup"] == 1.5 and result["memory_ratio"] == 2.1
+    assert [r["speedup"] for r in result["rounds"]] == [1.5, 1.25, 1.8]
+    assert result["local"]["wall_seconds"] == 180.0  # the last round in full
+    assert result["rounds"][0]["ray_image_trial_overhead_warm"] == 2.5

@@ -1,5 +1,8 @@
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from jobs.report import main as report_main
 from tests.helpers.run_dirs import SYNTHETIC_COMBOS, synthetic_run
 
 PLANTED = {(1, "metadata+thermal_map", "stage1"): ["collapsed"]}
+ROOT = Path(__file__).resolve().parents[2]
 BASELINES = ["linear(depth_rgb)", "linear(thermal_map)"]  # the image modalities of the run
 
 
@@ -232,3 +236,15 @@ def test_the_resamples_seed_and_level_come_from_the_runs_report_config(
     assert "[90% CI]" in page and "95%" not in page
     bootstrap = read_json(layout.report_summary)["bootstrap"]
     assert (bootstrap["resamples"], bootstrap["level"], bootstrap["seed"]) == (150, 0.9, 0)
+
+
+def test_a_search_loads_matplotlib_only_to_draw_the_report():
+    """Every search process (the driver, each Ray trial) would otherwise carry pyplot's
+    ~25 MiB through the whole search."""
+    code = (
+        "import sys, jobs.cv_search, cluster.search, cluster.trial, dfu.runs.local; "
+        "from dfu.report import plots; assert 'matplotlib' not in sys.modules; "
+        "plots.to_base64(plots._pyplot().figure()); "
+        "assert 'matplotlib.pyplot' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
