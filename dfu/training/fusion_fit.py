@@ -72,11 +72,17 @@ class FusionRows:
         if len(parts) == 1:
             return parts[0]
         sources = range(len(parts[0].probabilities))
+
+        def joined(values):  # an optional field: kept only if every part has it
+            if any(v is None for v in values):
+                return None
+            return np.concatenate([np.asarray(v) for v in values])
+
         return cls(
             [np.concatenate([p.probabilities[k] for p in parts]) for k in sources],
             np.concatenate([np.asarray(p.labels) for p in parts]),
-            np.concatenate([np.asarray(p.assessments) for p in parts]),
-            np.concatenate([np.asarray(p.patients) for p in parts]),
+            joined([p.assessments for p in parts]),
+            joined([p.patients for p in parts]),
             np.concatenate([p.honest_rows() for p in parts]),
         )
 

@@ -142,3 +142,19 @@ def test_a_branch_that_memorised_its_training_rows_is_judged_on_held_out_rows_on
         START,
     )
     assert everywhere.chosen == "fusion" and everywhere.weights[1] > 0.3
+
+
+def test_rows_of_several_splits_join_in_order_and_keep_what_every_part_has():
+    rng = np.random.default_rng(0)
+    train = FusionRows([rng.dirichlet([1, 1, 1], 4)], np.array([0, 1, 2, 1]), honest=[0, 0, 0, 0])
+    val = FusionRows([rng.dirichlet([1, 1, 1], 2)], np.array([2, 0]))
+    rows = FusionRows.concat([train, val])
+    np.testing.assert_array_equal(rows.labels, [0, 1, 2, 1, 2, 0])
+    np.testing.assert_array_equal(rows.probabilities[0][4:], val.probabilities[0])
+    np.testing.assert_array_equal(rows.honest_rows(), [False] * 4 + [True] * 2)
+    assert rows.assessments is None and rows.patients is None  # neither part had them
+    ids = dict(assessments=np.array(["a", "b"]), patients=np.array(["p", "q"]))
+    both = FusionRows.concat([val, FusionRows(val.probabilities, val.labels, **ids)])
+    assert both.assessments is None  # one part without them: none rather than garbage
+    named = FusionRows(val.probabilities, val.labels, **ids)
+    np.testing.assert_array_equal(FusionRows.concat([named, named]).patients, ["p", "q"] * 2)
