@@ -9,12 +9,15 @@ and ``--executor ray`` (Tune trials, two at a time on 2 cores), with the same co
 same plan, files, TensorBoard logs and report, and the same TensorFlow threads per unit.
 While each runs, the memory (PSS: shared pages split fairly, so it sums honestly) and CPU time
 of its whole process tree (driver, and for Ray GCS, raylet, dashboard, every worker) are
-sampled every second. Writes both walls, their ratio, the per-unit orchestration overhead
-(unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn fit, per
-kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers only; no
-pass/fail. A VM's speed drifts (here by up to ~30% within an hour, the neighbours' load), so
-``--rounds N`` runs N local-then-Ray pairs and reports the medians of their ratios; each round's
-walls are kept, the last round in full.
+sampled: CPU every second, memory every ``MEMORY_EVERY`` seconds (reading a process's PSS walks
+its page tables under its memory lock: ~28 ms per TensorFlow process, 0.11 s of CPU per sample
+of the Ray tree, which at 1 Hz took ~6% of a 2-core machine from the Ray side; the harness's own
+CPU time is reported per side). Writes both walls, their ratio, the per-unit orchestration
+overhead (unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn
+fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers
+only; no pass/fail. A VM's speed drifts (here by up to ~30% within an hour, the neighbours'
+load), so ``--rounds N`` runs N local-then-Ray pairs and reports the medians of their ratios;
+each round's walls are kept, the last round in full.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dfu.store.records import read_json
 
 GIB = 2**30
 TICKS = os.sysconf("SC_CLK_TCK")
+MEMORY_EVERY = 5  # seconds between memory samples (memory grows over minutes, not seconds)
 
 
 def process_tree(root: int) -> list[int]:
@@ -91,11 +95,12 @@ class TreeSampler:
         self.cpu: dict[int, float] = {}
         self.timeline: list[tuple[float, float]] = []  # (wall clock, tree CPU seconds so far)
 
-    def sample(self) -> None:
+    def sample(self, memory: bool = True) -> None:
         pids = process_tree(self.root)
-        sizes = [memory_bytes(p) for p in pids]
-        self.peak_pss = max(self.peak_pss, sum(s[0] for s in sizes))
-        self.peak_rss = max(self.peak_rss, sum(s[1] for s in sizes))
+        if memory:
+            sizes = [memory_bytes(p) for p in pids]
+            self.peak_pss = max(self.peak_pss, sum(s[0] for s in sizes))
+            self.peak_rss = max(self.peak_rss, sum(s[1] for s in sizes))
         self.peak_processes = max(self.peak_processes, len(pids))
         for pid in pids:
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
@@ -114,10 +119,19 @@ class TreeSampler:
         return sum(self.cpu.values())
 
 
-def cv_search(data: str, storage: str, name: str, args: list[str], log: Path, also=None):
+def cv_search(
+    data: str,
+    storage: str,
+    name: str,
+    args: list[str],
+    log: Path,
+    also=None,
+    memory_every: int = MEMORY_EVERY,
+):
     """``jobs.cv_search`` on ``data`` as ``<storage>/<name>`` (more ``args`` after), output to
-    ``log``; its process tree sampled every second, and ``also()`` called as often. Returns
-    (the sampler, wall seconds); exits naming the log if the search failed."""
+    ``log``; its process tree sampled every second (memory every ``memory_every`` seconds),
+    and ``also()`` called as often. Returns (the sampler, wall seconds, the harness's own CPU
+    seconds); exits naming the log if the search failed."""
     command = [
         sys.executable,
         "-m",
@@ -130,24 +144,26 @@ def cv_search(data: str, storage: str, name: str, args: list[str], log: Path, al
         name,
         *args,
     ]
-    started = time.perf_counter()
+    started, harness = time.perf_counter(), time.process_time()
     with log.open("w") as out:
         child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         sampler = TreeSampler(child.pid)
+        tick = 0
         while child.poll() is None:
-            sampler.sample()
+            sampler.sample(memory=tick % memory_every == 0)
+            tick += 1
             if also is not None:
                 also()
             time.sleep(1.0)
     if child.returncode != 0:
         sys.exit(f"benchmark: the search {name} failed (exit {child.returncode}); see {log}")
-    return sampler, time.perf_counter() - started
+    return sampler, time.perf_counter() - started, time.process_time() - harness
 
 
 def run_side(data: str, storage: str, executor: str, overrides: list[str], log: Path) -> dict:
     """One side of the contest: wall, tree CPU and memory, and the run's own timings."""
     args = ["--config", CONFIG, "--executor", executor, *overrides]
-    sampler, wall = cv_search(data, storage, executor, args, log)
+    sampler, wall, harness_cpu = cv_search(data, storage, executor, args, log)
     layout = RunLayout.of(storage, executor)
     return {
         "wall_seconds": round(wall, 1),
@@ -157,6 +173,7 @@ def run_side(data: str, storage: str, executor: str, overrides: list[str], log: 
         "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
         "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
         "peak_processes": sampler.peak_processes,
+        "harness_cpu_seconds": round(harness_cpu, 1),  # this sampler's own cost, not the side's
         "units": unit_timings(layout),
         "search": read_json(layout.search_record),
     }

@@ -154,8 +154,9 @@ class TrainingConfig:
     # L2 penalty on the fusion weights when they are refitted after training
     # (dfu.training.fusion_fit).
     fusion_l2: float = 1e-3
-    # Rows the fusion weights are refitted on (a key of FUSION_FIT_SPLITS); the keep-or-revert
-    # check is judged on inner-val rows either way.
+    # Rows the fusion weights are refitted on (a key of FUSION_FIT_SPLITS); with inner-train
+    # rows, the image weights' scale is then fitted on inner val; the keep-or-revert check is
+    # judged on inner-val rows either way.
     fusion_fit_rows: str = "train+val"
     # Verdict thresholds (dfu.training.health). overfit: train kappa - inner-val kappa above this.
     overfit_gap: float = 0.2

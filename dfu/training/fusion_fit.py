@@ -12,6 +12,16 @@ where the fit is judged are two different questions:
   early-stopped branch's are optimistic but not memorised (measured on the demo: inner-train
   log loss 0.0-0.1 below test for the maps, 0.1-0.3 for the RGB branches). With ~5x the rows
   the all-modality demo fusion went from 0.67 to 0.82 of the oracle.
+- The image branches' trust corrected on inner-val rows: weights fitted where a branch has
+  seen the rows trust it more than rows it has not seen warrant (diagnosed on the test rows of
+  a finished demo run: its all-modality fusion scored higher with its image weights halved).
+  So one number, the scale ``s`` in [0, 1] of every optimistic source's weight (an image
+  branch's; metadata's inner-train predictions are out-of-fold), is fitted on the inner-val
+  rows, where every source is held out, with the rest of the fit fixed: the many rows choose
+  how the sources combine, the honest rows how far the images are believed. Measured on the
+  demo with the defaults (5 folds): ``s`` 0.58-0.84, all five sources 0.552 -> 0.574 kappa
+  (0.84 -> 0.87 of the oracle), the cross-validated inner-val gain over metadata up in every
+  fold.
 - Judged on inner-val rows only, where every source is held out. A branch that memorised
   noise looks reliable on its own training rows, and a fusion fitted there trusts it (the
   clinic's old "fusion kappa 0.02", seed analysis 004; measured: with images shuffled across
@@ -42,7 +52,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+from scipy.optimize import minimize, minimize_scalar
 
 EPS = 1e-7
 # A cross-validated gain below this (nats per weighted row) changes no prediction worth keeping.
@@ -121,6 +131,9 @@ class FusionStart:
     b0: Sequence[float]
     mode: str = "log"
     l2: float = 1e-3
+    # Per source: are its predictions on the non-honest rows flattering (a branch on the rows it
+    # trained on)? Their weights get the honest-rows scale; None = no source is.
+    optimistic: Sequence[bool] | None = None
 
 
 @dataclass
@@ -130,6 +143,7 @@ class FusionFit:
     fit_loss_before: float  # class-weighted log loss of the trained fusion on the fit rows
     fit_loss_after: float
     chosen: str = "fusion"  # "fusion", or the one source the fusion reduces to
+    honest_scale: float | None = None  # the optimistic sources' weight scale fitted on inner val
     fit_rows: int = 0  # image-set rows the weights were fitted on
     judged_rows: int = 0  # of which held out for every source (the keep-or-revert check's)
     cv_loss: dict | None = None  # cross-validated, judged on inner val: gain over the reference
@@ -176,8 +190,31 @@ def fit_fusion(rows: FusionRows, start: FusionStart) -> FusionFit:
     bounds = [(0.0, None)] * n_sources + [(None, None)] * (len(x0) - n_sources)
     found = minimize(loss, x0, method="L-BFGS-B", bounds=bounds)
     w, b = found.x[:n_sources], found.x[n_sources:]
+    scale = _honest_scale(rows, w, b, start)
+    if scale is not None:
+        w = np.where(start.optimistic, scale * w, w)
     after = weighted_log_loss(pool(probabilities, w, b, mode), labels, start.class_weights)
-    return FusionFit(w.tolist(), b.tolist(), round(before, 6), round(after, 6))
+    fit = FusionFit(w.tolist(), b.tolist(), round(before, 6), round(after, 6))
+    fit.honest_scale = None if scale is None else round(scale, 4)
+    return fit
+
+
+def _honest_scale(rows: FusionRows, w: np.ndarray, b: np.ndarray, start: FusionStart):
+    """The scale in [0, 1] of the optimistic sources' weights that minimises the loss on the
+    honest rows, the rest of the fit fixed; None where there is nothing to correct (no
+    optimistic source, or every row honest) or nothing to correct it on (no honest row)."""
+    honest = rows.honest_rows()
+    if not start.optimistic or not any(start.optimistic) or honest.all() or not honest.any():
+        return None
+    held = rows.rows(honest)
+    labels = np.asarray(held.labels, dtype=int)
+
+    def loss(scale: float) -> float:
+        scaled = np.where(start.optimistic, scale * w, w)
+        fused = pool(held.probabilities, scaled, b, start.mode)
+        return weighted_log_loss(fused, labels, start.class_weights)
+
+    return float(minimize_scalar(loss, bounds=(0.0, 1.0), method="bounded").x)
 
 
 def choose_fusion(
@@ -186,6 +223,7 @@ def choose_fusion(
     """``fit_fusion`` on all ``rows``, kept only if the other sources add information to
     the reference one (see the module docstring); otherwise the fusion is that source exactly,
     as its own trial scores it."""
+    start = dataclasses.replace(start, optimistic=[s != HONEST for s in sources])
     fitted = fit_fusion(rows, start)
     judged = rows.honest_rows()
     honest = rows.rows(judged)
@@ -196,8 +234,7 @@ def choose_fusion(
     }
     if len(np.unique(np.asarray(rows.patients))) < 2:
         return fitted
-    alone_start = dataclasses.replace(start, w0=[1.0])
-    alone = {s: _cv_losses(rows.source(k), alone_start, folds) for k, s in enumerate(sources)}
+    alone = {s: _cv_losses(rows.source(k), _alone(start, k), folds) for k, s in enumerate(sources)}
     fused = _cv_losses(rows, start, folds)
     # The reference whose held-out evidence is honest: metadata (the forest never saw these
     # rows). An image branch's inner-val predictions are optimistic (its early stopping chose
@@ -212,6 +249,11 @@ def choose_fusion(
         fitted.bias = [0.0] * len(fitted.bias)
         fitted.chosen = best
     return fitted
+
+
+def _alone(start: FusionStart, k: int) -> FusionStart:
+    """The fit of source ``k`` alone: its weight from 1, its optimism kept."""
+    return dataclasses.replace(start, w0=[1.0], optimistic=[start.optimistic[k]])
 
 
 def _cv_losses(rows: FusionRows, start: FusionStart, folds: int) -> np.ndarray:

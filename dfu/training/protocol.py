@@ -190,9 +190,11 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
     layer.w.assign(np.asarray(fit.weights, dtype="float32"))
     layer.bias.assign(np.asarray(fit.bias, dtype="float32"))
     log.info(
-        "fusion: %s, weights %s (loss on its fit rows %.3f -> %.3f)",
+        "fusion: %s, weights %s (image weights x %s on inner val; loss on its fit rows %.3f -> "
+        "%.3f)",
         fit.chosen,
         fit.weights,
+        fit.honest_scale,
         fit.fit_loss_before,
         fit.fit_loss_after,
     )

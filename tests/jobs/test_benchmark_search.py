@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import jobs.benchmark_search as bench
 from dfu.store.layout import RunLayout
 from jobs.benchmark_search import TreeSampler, cpu_seconds, memory_bytes, process_tree, unit_timings
 
@@ -57,6 +58,23 @@ def test_cpu_seconds_of_a_busy_process_grow():
         child.wait()
 
 
+def test_a_cpu_only_sample_leaves_the_memory_peak_alone():
+    """Memory is read every few samples (a PSS read stalls the process it reads); CPU always."""
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        sampler = TreeSampler(child.pid)
+        sampler.sample(memory=False)
+        assert sampler.peak_pss == sampler.peak_rss == 0 and sampler.peak_processes == 1
+        subprocess.run(["sleep", "0.5"])
+        sampler.sample(memory=False)
+        assert sampler.cpu_total > 0.2 and len(sampler.timeline) == 2
+        sampler.sample()
+        assert 0 < sampler.peak_pss <= sampler.peak_rss
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_unit_timings_per_kind_and_once_warm(tmp_path):
     """Overhead = unit wall - compute; "warm" leaves out each process's first network unit."""
     layout = RunLayout(tmp_path / "run")
@@ -97,8 +115,6 @@ def test_utilisation_over_a_window_of_the_timeline():
 
 def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypatch):
     """Three local-then-Ray rounds on a drifting machine: the medians, not the last round."""
-    import jobs.benchmark_search as bench
-
     walls = iter([(150.0, 100.0), (200.0, 160.0), (180.0, 100.0)])  # ratios 1.5, 1.25, 1.8
 
     def side(wall: float, pss: float) -> dict:

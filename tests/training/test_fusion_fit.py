@@ -158,3 +158,35 @@ def test_rows_of_several_splits_join_in_order_and_keep_what_every_part_has():
     assert both.assessments is None  # one part without them: none rather than garbage
     named = FusionRows(val.probabilities, val.labels, **ids)
     np.testing.assert_array_equal(FusionRows.concat([named, named]).patients, ["p", "q"] * 2)
+
+
+def test_a_branch_sharper_on_its_training_rows_is_trusted_as_far_as_inner_val_shows():
+    """Sharp on the rows it trained on, much less so on inner val: the fitted image weight is
+    scaled down on the inner-val rows (metadata's is not) and the held-out loss improves."""
+    rng = np.random.default_rng(7)
+    y_train, a_train, _ = _val_rows(200, 3, rng)
+    y_val, a_val, _ = _val_rows(80, 3, rng)
+    a_val = np.char.add("v", a_val)
+    metadata = [_posteriors(y, 1.0, rng) for y in (y_train, y_val)]
+    branch = [_posteriors(y_train, 3.0, rng), _posteriors(y_val, 1.0, rng)]
+    rows = FusionRows.concat(
+        [
+            FusionRows([m, b], y, a, a, np.full(len(y), honest))
+            for m, b, y, a, honest in zip(
+                metadata, branch, (y_train, y_val), (a_train, a_val), (False, True), strict=True
+            )
+        ]
+    )
+    fit = choose_fusion(rows, ["metadata", "depth_rgb"], START)
+    trusting = fit_fusion(rows, START)  # no source marked optimistic: no correction
+    assert trusting.honest_scale is None and fit.chosen == "fusion"
+    assert fit.honest_scale < 0.8
+    assert fit.weights[0] == pytest.approx(trusting.weights[0])  # metadata's weight untouched
+    assert fit.weights[1] == pytest.approx(fit.honest_scale * trusting.weights[1], rel=1e-3)
+    val = rows.rows(rows.honest_rows())
+
+    def val_loss(f):
+        fused = pool(val.probabilities, np.array(f.weights), np.array(f.bias), "log")
+        return weighted_log_loss(fused, val.labels, EQUAL)
+
+    assert val_loss(fit) < val_loss(trusting) - 0.01

@@ -39,10 +39,13 @@ from tests.helpers.digits import write_digits_dataset
 MARGIN = 0.05  # a fusion may fall this far below its best member (the issue's bar: 0.03)
 # The demo's fusion must reach this fraction of the oracle's kappa on the same test rows. A
 # guard against regressions, not the goal (0.85). Measured with the fusion refitted on
-# inner-train + inner-val: metadata+depth_rgb+thermal_map 0.75 with the demo config (3 folds)
-# and 0.82 with the defaults on CI's 2 folds (0.502 of 0.616); all five sources 0.82 with the
-# demo config. ~50 test patients per fold leave a few hundredths of noise.
+# inner-train + inner-val and the image weights' scale on inner val: metadata+depth_rgb+
+# thermal_map 0.77 with the demo config (3 folds; 0.75 before the scale), all five sources 0.82
+# with the demo config. ~50 test patients per fold leave a few hundredths of noise.
 ORACLE_FRACTION = {"demo": 0.7, "default": 0.75}
+# The goal itself, for all five sources with the defaults on all 5 folds (full scope only):
+# measured 0.87 (0.574 of 0.658) once the image weights' scale is fitted on inner val.
+GOAL_FRACTION = 0.85
 ALL = "metadata+depth_rgb+depth_map+thermal_rgb+thermal_map"
 NO_GEOMETRY = [f"data.augment.{m}=[]" for m in IMAGE_MODALITIES]  # digits change when turned
 SETTINGS = {"demo": "dfu/configs/demo.yaml", "default": None}
@@ -177,7 +180,9 @@ def test_branches_learn_and_fusion_never_falls_below_its_best_member(
         singles = [m for m in parse_combo(fusion) if m in kappa.index]
         assert kappa[fusion] > max(kappa[m] for m in singles) + 0.05  # more than picking one
         oracle = rows[rows["combo"] == fusion]["oracle"].mean()
-        assert kappa[fusion] >= ORACLE_FRACTION[settings] * oracle, (kappa[fusion], oracle)
+        goal = fusion == ALL and settings == "default"
+        fraction = GOAL_FRACTION if goal else ORACLE_FRACTION[settings]
+        assert kappa[fusion] >= fraction * oracle, (kappa[fusion], oracle)
 
 
 @pytest.mark.acceptance
