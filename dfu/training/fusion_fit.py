@@ -174,7 +174,8 @@ def weighted_log_loss(proba: np.ndarray, labels: np.ndarray, class_weights) -> f
 
 def fit_fusion(rows: FusionRows, start: FusionStart) -> FusionFit:
     """Weights (>= 0) and class bias minimising the class-weighted log loss of ``pool`` on
-    ``rows``, starting from the trained layer's ``start.w0``, ``start.b0``."""
+    ``rows``, starting from the trained layer's ``start.w0``, ``start.b0``; then the
+    ``start.optimistic`` sources' weights scaled on the honest rows (``_honest_scale``)."""
     probabilities, l2, mode = rows.probabilities, start.l2, start.mode
     labels = np.asarray(rows.labels, dtype=int)
     n_sources = len(probabilities)
