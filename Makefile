@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 DEMO_DATA ?= data/demo
 DEMO_CONFIG ?= dfu/configs/demo.yaml
-# Local-then-Ray rounds of bench-search (~5-7 min each here); it reports their median ratios.
+# Rounds of bench-search (local first, then Ray first, in turn; ~5-7 min each here); it
+# reports their median ratios.
 BENCH_ROUNDS ?= 3
 
 .PHONY: setup demo test test-slow test-acceptance test-acceptance-full lint bench bench-search bench-scale clean

@@ -49,7 +49,7 @@ def execute_ray(run: Run) -> tuple[list[Unit], dict]:
         info["datasets_seconds"] = round(time.time() - started, 2)
         _tune(run, shared, concurrency)
     finally:
-        connection.close()
+        connection.close(wait=False)  # Ray stops while the results are published
     return run.todo, {"name": "ray", "ray": info}
 
 

@@ -16,8 +16,8 @@ CPU time is reported per side). Writes both walls, their ratio, the per-unit orc
 overhead (unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn
 fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers
 only; no pass/fail. A VM's speed drifts (here by up to ~30% within an hour, the neighbours'
-load), so ``--rounds N`` runs N local-then-Ray pairs and reports the medians of their ratios;
-each round's walls are kept, the last round in full.
+load), so ``--rounds N`` runs N pairs, local first then Ray first in turn, and reports the
+medians of their ratios; each round's walls are kept, the last round in full.
 """
 
 from __future__ import annotations
@@ -231,15 +231,19 @@ def _median(values) -> float | None:
 CONFIG = "dfu/configs/demo.yaml"
 
 
-def contest(data: str, overrides: list[str], out: Path) -> dict:
-    """One round: the local side, then the Ray side, each from fresh storage."""
+SIDES = ("local", "ray")
+
+
+def contest(data: str, overrides: list[str], out: Path, first: str = "local") -> dict:
+    """One round: the ``first`` side, then the other, each from fresh storage."""
+    order = sorted(SIDES, key=lambda e: e != first)
     with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
         sides = {
-            e: run_side(data, storage, e, overrides, out.with_suffix(f".{e}.log"))
-            for e in ("local", "ray")
+            e: run_side(data, storage, e, overrides, out.with_suffix(f".{e}.log")) for e in order
         }
     local, ray_side = sides["local"], sides["ray"]
     return {
+        "first": first,
         "local": local,
         "ray": ray_side,
         "speedup": round(local["wall_seconds"] / ray_side["wall_seconds"], 2),
@@ -251,6 +255,7 @@ def round_summary(result: dict) -> dict:
     """The numbers of one round that the targets are about."""
     ray_side = result["ray"]
     return {
+        "first": result["first"],
         "local_wall": result["local"]["wall_seconds"],
         "ray_wall": ray_side["wall_seconds"],
         "speedup": result["speedup"],
@@ -270,7 +275,8 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="local-then-Ray rounds; the ratios are their medians (a VM's speed drifts)",
+        help="rounds (local first, then Ray first, ...); the ratios are their medians (a VM's "
+        "speed drifts)",
     )
     parser.add_argument("overrides", nargs="*", help="config overrides for both sides")
     args = parser.parse_intermixed_args()
@@ -284,7 +290,9 @@ def main() -> int:
     build_cache(load_config(CONFIG, [f"data.root={data}", *args.overrides]).data, progress=False)
     results = []
     for k in range(args.rounds):
-        results.append(contest(data, args.overrides, out))
+        # Alternate which side runs first: a machine speeding up or slowing down over the
+        # rounds then favours each side as often.
+        results.append(contest(data, args.overrides, out, first=SIDES[k % 2]))
         print(f"round {k + 1}/{args.rounds}: {json.dumps(round_summary(results[-1]))}", flush=True)
     rounds = [round_summary(r) for r in results]
     result = {

@@ -195,9 +195,10 @@ def fit_fusion(rows: FusionRows, start: FusionStart) -> FusionFit:
     if scale is not None:
         w = np.where(start.optimistic, scale * w, w)
     after = weighted_log_loss(pool(probabilities, w, b, mode), labels, start.class_weights)
-    fit = FusionFit(w.tolist(), b.tolist(), round(before, 6), round(after, 6))
-    fit.honest_scale = None if scale is None else round(scale, 4)
-    return fit
+    honest_scale = None if scale is None else round(scale, 4)
+    return FusionFit(
+        w.tolist(), b.tolist(), round(before, 6), round(after, 6), honest_scale=honest_scale
+    )
 
 
 def _honest_scale(rows: FusionRows, w: np.ndarray, b: np.ndarray, start: FusionStart):
@@ -248,7 +249,7 @@ def choose_fusion(
     if gain <= MIN_GAIN:  # the reference alone, unless the fusion does better held out
         fitted.weights = [1.0 if s == best else 0.0 for s in sources]
         fitted.bias = [0.0] * len(fitted.bias)
-        fitted.chosen = best
+        fitted.chosen, fitted.honest_scale = best, None  # the fitted weights are not used
     return fitted
 
 

@@ -189,12 +189,14 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
     fit = choose_fusion(rows, layer.sources, start)
     layer.w.assign(np.asarray(fit.weights, dtype="float32"))
     layer.bias.assign(np.asarray(fit.bias, dtype="float32"))
+    scaled = (
+        "" if fit.honest_scale is None else f"image weights x {fit.honest_scale} on inner val; "
+    )
     log.info(
-        "fusion: %s, weights %s (image weights x %s on inner val; loss on its fit rows %.3f -> "
-        "%.3f)",
+        "fusion: %s, weights %s (%sloss on its fit rows %.3f -> %.3f)",
         fit.chosen,
         fit.weights,
-        fit.honest_scale,
+        scaled,
         fit.fit_loss_before,
         fit.fit_loss_after,
     )

@@ -114,7 +114,8 @@ def test_utilisation_over_a_window_of_the_timeline():
 
 
 def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypatch):
-    """Three local-then-Ray rounds on a drifting machine: the medians, not the last round."""
+    """Three rounds on a drifting machine, alternating which side runs first: the medians, not
+    the last round."""
     walls = iter([(150.0, 100.0), (200.0, 160.0), (180.0, 100.0)])  # ratios 1.5, 1.25, 1.8
 
     def side(wall: float, pss: float) -> dict:
@@ -127,9 +128,13 @@ def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypa
             "search": {},
         }
 
-    def fake_contest(data, overrides, out):
+    firsts = []
+
+    def fake_contest(data, overrides, out, first):
+        firsts.append(first)
         local, ray_wall = next(walls)
         return {
+            "first": first,
             "local": side(local, 1.0),
             "ray": side(ray_wall, 2.1),
             "speedup": round(local / ray_wall, 2),
@@ -149,3 +154,5 @@ def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypa
     assert [r["speedup"] for r in result["rounds"]] == [1.5, 1.25, 1.8]
     assert result["local"]["wall_seconds"] == 180.0  # the last round in full
     assert result["rounds"][0]["ray_image_trial_overhead_warm"] == 2.5
+    assert firsts == ["local", "ray", "local"]  # alternating: a drifting machine favours neither
+    assert [r["first"] for r in result["rounds"]] == firsts

@@ -136,6 +136,7 @@ def test_a_branch_that_memorised_its_training_rows_is_judged_on_held_out_rows_on
     assert rows.honest_rows().sum() == len(y_val)
     fit = choose_fusion(rows, ["metadata", "depth_rgb"], START)
     assert fit.chosen == "metadata" and fit.weights == [1.0, 0.0]
+    assert fit.honest_scale is None  # the reverted fusion applies no scale: none is recorded
     everywhere = choose_fusion(
         FusionRows(rows.probabilities, rows.labels, rows.assessments, rows.patients),
         ["metadata", "depth_rgb"],
