@@ -236,7 +236,9 @@ SIDES = ("local", "ray")
 
 def contest(data: str, overrides: list[str], out: Path, first: str = "local") -> dict:
     """One round: the ``first`` side, then the other, each from fresh storage."""
-    order = sorted(SIDES, key=lambda e: e != first)
+    if first not in SIDES:
+        raise ValueError(f"first: one of {SIDES}, not {first!r}")
+    order = (first, *(e for e in SIDES if e != first))
     with tempfile.TemporaryDirectory(prefix="dfu-bench-") as storage:
         sides = {
             e: run_side(data, storage, e, overrides, out.with_suffix(f".{e}.log")) for e in order

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import jobs.benchmark_search as bench
 from dfu.store.layout import RunLayout
 from jobs.benchmark_search import TreeSampler, cpu_seconds, memory_bytes, process_tree, unit_timings
@@ -113,21 +115,40 @@ def test_utilisation_over_a_window_of_the_timeline():
     assert sampler.utilisation(25.0, 26.0) is None  # fewer than two samples inside
 
 
+def _side(wall: float, pss: float) -> dict:
+    """What ``run_side`` returns, with the numbers a round reads."""
+    units = {"image trial": {"median_overhead_warm": 2.5}}
+    return {
+        "wall_seconds": wall,
+        "peak_pss_gib": pss,
+        "cpu_utilisation_during_units": 0.9,
+        "units": units,
+        "search": {},
+    }
+
+
+def test_a_round_runs_the_named_side_first_then_compares_the_two(tmp_path, monkeypatch):
+    ran = []
+
+    def fake_side(data, storage, executor, overrides, log):
+        ran.append(executor)
+        return _side(120.0, 1.0) if executor == "local" else _side(80.0, 2.0)
+
+    monkeypatch.setattr(bench, "run_side", fake_side)
+    for first in ("ray", "local"):
+        ran.clear()
+        result = bench.contest("data", [], tmp_path / "search.json", first=first)
+        assert ran == [first, *(e for e in ("local", "ray") if e != first)]
+        assert result["first"] == first
+        assert result["speedup"] == 1.5 and result["memory_ratio"] == 2.0
+    with pytest.raises(ValueError, match="first"):
+        bench.contest("data", [], tmp_path / "search.json", first="loop")
+
+
 def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypatch):
     """Three rounds on a drifting machine, alternating which side runs first: the medians, not
     the last round."""
     walls = iter([(150.0, 100.0), (200.0, 160.0), (180.0, 100.0)])  # ratios 1.5, 1.25, 1.8
-
-    def side(wall: float, pss: float) -> dict:
-        units = {"image trial": {"median_overhead_warm": 2.5}}
-        return {
-            "wall_seconds": wall,
-            "peak_pss_gib": pss,
-            "cpu_utilisation_during_units": 0.9,
-            "units": units,
-            "search": {},
-        }
-
     firsts = []
 
     def fake_contest(data, overrides, out, first):
@@ -135,8 +156,8 @@ def test_rounds_report_the_median_ratios_and_keep_every_round(tmp_path, monkeypa
         local, ray_wall = next(walls)
         return {
             "first": first,
-            "local": side(local, 1.0),
-            "ray": side(ray_wall, 2.1),
+            "local": _side(local, 1.0),
+            "ray": _side(ray_wall, 2.1),
             "speedup": round(local / ray_wall, 2),
             "memory_ratio": 2.1,
         }
