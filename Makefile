@@ -10,7 +10,7 @@ DEMO_CONFIG ?= dfu/configs/demo.yaml
 # reports their median ratios.
 BENCH_ROUNDS ?= 3
 
-.PHONY: setup demo test test-slow test-acceptance test-acceptance-full lint bench bench-search bench-scale clean
+.PHONY: setup demo test test-slow test-slow-full test-acceptance test-acceptance-full lint bench bench-search bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m 'slow and not slow_full'
+
+test-slow-full: $(STAMP)
+	$(BIN)/python -m pytest -q -m 'slow or slow_full'
 
 test-acceptance: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m acceptance
