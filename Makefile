@@ -32,7 +32,7 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m 'slow and not slow_full'
 
 test-slow-full: $(STAMP)
-	$(BIN)/python -m pytest -q -m 'slow or slow_full'
+	$(BIN)/python -m pytest -q -m slow
 
 test-acceptance: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m acceptance
