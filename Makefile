@@ -34,8 +34,9 @@ test-slow: $(STAMP)
 test-slow-full: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# Two workers, the demo's run on one and the rest on the other (xdist groups).
 test-acceptance: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m acceptance
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m acceptance
 
 test-acceptance-full: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m acceptance_full

@@ -1,6 +1,6 @@
-"""End-to-end checks of the Ray engine that take minutes: several workers per trial, a worker
-killed mid-trial, the driver killed mid-search, two Ray nodes, and ``ray job submit`` against
-a ``ray start`` cluster. Run with ``make test-slow`` (``pytest -m slow``)."""
+"""End-to-end checks of the Ray engine that take minutes: a worker killed mid-trial, the driver
+killed mid-search, two Ray nodes, and ``ray job submit`` against a ``ray start`` cluster with two
+workers per trial. Run with ``make test-slow`` (``pytest -m slow``)."""
 
 from __future__ import annotations
 
@@ -39,27 +39,6 @@ from tests.helpers.ray_cluster import (
 
 pytestmark = pytest.mark.slow
 FUSION = ("metadata", "thermal_map")
-
-
-def test_two_workers_per_trial(demo_dir_medium, tiny_config, tmp_path):
-    """MultiWorkerMirroredStrategy over 2 Train workers: planned steps, every test row scored."""
-    cfg = search_config(
-        tiny_config,
-        demo_dir_medium,
-        tmp_path,
-        "search.combinations=[metadata+thermal_map]",
-        "search.folds=[0]",
-        "search.workers_per_trial=2",
-    )
-    with local_ray(num_cpus=2):
-        record = run_search(cfg).record
-    assert record["errors"] == [] and record["executor"]["ray"]["concurrent_trials"] == 1
-    folder = RunLayout.of(tmp_path, "t").trial(0, FUSION)
-    trial = json.loads((folder / "trial.json").read_text())
-    assert trial["ray"]["workers"] == 2 and trial["sizing"]["workers"] == 2
-    assert all(s["steps_per_epoch"] == trial["sizing"]["steps"]["train"] for s in trial["stages"])
-    assert trial["test"]["image_set"]["n"] == trial["sizing"]["rows"]["test"]
-    assert (folder / "model_weights.h5").is_file()
 
 
 # A worker group's retry takes ~5 min on a slow 2-core VM (two MultiWorkerMirroredStrategy
@@ -176,7 +155,9 @@ def test_trials_spread_over_two_nodes(demo_dir_medium, tiny_config, tmp_path):
 
 
 def test_ray_job_submit_to_a_started_cluster(demo_dir_medium, tmp_path):
-    """`ray start --head` + `ray job submit --working-dir .` as the README shows, token auth on."""
+    """`ray start --head` + `ray job submit --working-dir .` as the README shows, token auth on;
+    the fusion trains on two Train workers (MultiWorkerMirroredStrategy): planned steps, every
+    test row scored."""
     temp_dir = tempfile.mkdtemp(prefix="rjs", dir="/tmp")  # short: Ray's socket paths are limited
     dashboard = free_port()
     env, ray_cli = cli_env()
@@ -205,6 +186,7 @@ def test_ray_job_submit_to_a_started_cluster(demo_dir_medium, tmp_path):
                 *TINY_SEARCH,
                 "search.combinations=[metadata,metadata+thermal_map]",
                 "search.folds=[0]",
+                "search.workers_per_trial=2",
             ],
             cwd=REPO,
             env=env,
@@ -218,8 +200,16 @@ def test_ray_job_submit_to_a_started_cluster(demo_dir_medium, tmp_path):
         job.stdout[-3000:] + job.stderr[-3000:]
     )
     assert "ray: cluster" in job.stdout  # the job joined the running cluster
-    record = json.loads(RunLayout.of(storage, "job").search_record.read_text())
+    layout = RunLayout.of(storage, "job")
+    record = json.loads(layout.search_record.read_text())
     assert record["errors"] == [] and record["units"]["trial"]["finished"] == 2
+    assert record["executor"]["ray"]["concurrent_trials"] == 1  # a group takes both CPUs
+    folder = layout.trial(0, FUSION)
+    trial = json.loads((folder / "trial.json").read_text())
+    assert trial["ray"]["workers"] == 2 and trial["sizing"]["workers"] == 2
+    assert all(s["steps_per_epoch"] == trial["sizing"]["steps"]["train"] for s in trial["stages"])
+    assert trial["test"]["image_set"]["n"] == trial["sizing"]["rows"]["test"]
+    assert (folder / "model_weights.h5").is_file()
 
 
 def _trials(layout: RunLayout, among=None) -> list[Path]:
