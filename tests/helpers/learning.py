@@ -1,4 +1,7 @@
-"""Does the protocol learn what the data show? Checked where the truth is known, on three datasets:
+"""The acceptance suite's machinery (``tests/training/test_learning_*.py``): its datasets, one
+search in this process, and the bars a run must clear.
+
+Does the protocol learn what the data show? Checked where the truth is known, on three datasets:
 
 - the demo clinic, whose Bayes-optimal answer the generator records (``_oracle/``);
 - real handwritten digits drawn into the Zivot layout (``tests.helpers.digits``): a dataset not
@@ -12,26 +15,26 @@ kappa wherever that baseline reaches 0.2 (with the brief demo config, falling sh
 only if the report says so); a fusion never scores below its best member by more than 0.03
 (asserted with a margin of ``MARGIN`` for run-to-run noise); the demo's all-modality fusion
 beats its best member and reaches a fraction of the oracle. Plus leak checks (labels permuted
-before anything is fitted stay at chance) and fold-0 training health.
+before anything is fitted stay at chance) and training health.
 
-``make test-acceptance`` (CI) runs them with the demo config, trimmed in combinations, never in
-datasets; ``make test-acceptance-full`` runs both settings on every fold and combination
-(marker ``acceptance_full``).
+``make test-acceptance`` (CI) runs the demo config, trimmed in combinations, never in datasets;
+``make test-acceptance-full`` runs both settings on every fold and combination (marker
+``acceptance_full``). The demo's runs and the controls (digits, shuffled images, permuted
+labels) live in two modules, so that ``--dist loadfile`` gives each its own pytest worker and
+the two finish together.
 """
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from dfu.combos import baseline_name, parse_combo
 from dfu.config import load_config
-from dfu.constants import IMAGE_MODALITIES, PROBA_COLUMNS
+from dfu.constants import IMAGE_MODALITIES
 from dfu.demo import make_demo
-from dfu.evaluation.metrics import assessment_probabilities, classification_metrics
 from dfu.report.html import named
 from dfu.runs.local import execute_local
 from dfu.runs.run import search
@@ -96,25 +99,22 @@ COMBOS = {
 # CI runs the demo config on every dataset; the defaults (~3x the training: 30 min for the demo
 # alone on a slow 2-core VM) run in the full scope.
 SCOPE_SETTINGS = {"ci": ["demo"], "full": list(SETTINGS)}
-# make test-acceptance's two pytest workers (--dist loadgroup): the demo's run (the longest)
-# on one, the rest on the other, so the two finish together.
-ON_ITS_OWN = pytest.mark.xdist_group("demo")
-WITH_THE_REST = pytest.mark.xdist_group("rest")
-RUNS = [
-    pytest.param(
-        d,
-        s,
-        scope,
-        marks=[
-            pytest.mark.acceptance if scope == "ci" else pytest.mark.acceptance_full,
-            ON_ITS_OWN if d == "demo" else WITH_THE_REST,
-        ],
-        id=f"{d}-{s}-{scope}",
-    )
-    for scope in ("ci", "full")
-    for d in COMBOS
-    for s in SCOPE_SETTINGS[scope]
-]
+
+
+def runs(datasets: list[str]) -> list:
+    """The searches of ``datasets``: the CI scope (marker ``acceptance``) and the full one."""
+    return [
+        pytest.param(
+            d,
+            s,
+            scope,
+            marks=pytest.mark.acceptance if scope == "ci" else pytest.mark.acceptance_full,
+            id=f"{d}-{s}-{scope}",
+        )
+        for scope in ("ci", "full")
+        for d in datasets
+        for s in SCOPE_SETTINGS[scope]
+    ]
 
 
 class Datasets(dict):
@@ -136,11 +136,6 @@ class Datasets(dict):
             raise KeyError(name)
         self[name] = folder
         return folder
-
-
-@pytest.fixture(scope="session")
-def datasets(tmp_path_factory) -> Datasets:
-    return Datasets(tmp_path_factory.mktemp("learning"))
 
 
 def learn(
@@ -190,18 +185,17 @@ def says_not_beaten(report: str, modality: str) -> bool:
     )
 
 
-def _means(rows: pd.DataFrame) -> pd.Series:
+def means(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("combo")["kappa"].mean()
 
 
-@pytest.mark.parametrize("dataset, settings, scope", RUNS)
-def test_branches_learn_and_fusion_never_falls_below_its_best_member(
-    datasets, dataset, settings, scope
-):
+def check_search(datasets: Datasets, dataset: str, settings: str, scope: str) -> None:
+    """One search's bars: branches against their linear baselines, fusions against their best
+    member; on the demo, health, the fusion's lead over its members and the oracle's fraction."""
     rows = learn(
         datasets, dataset, settings, COMBOS[dataset][scope], f"{dataset}-{settings}-{scope}"
     )
-    kappa = _means(rows)
+    kappa = means(rows)
     report = (datasets["runs"] / f"{dataset}-{settings}-{scope}" / "report.html").read_text()
     for name in kappa.index:
         members = parse_combo(name) if "(" not in name else ()
@@ -225,53 +219,6 @@ def test_branches_learn_and_fusion_never_falls_below_its_best_member(
         goal = fusion == ALL and settings == "default"
         fraction = GOAL_FRACTION if goal else ORACLE_FRACTION
         assert kappa[fusion] >= fraction * oracle, (kappa[fusion], oracle)
-
-
-@pytest.mark.acceptance
-@WITH_THE_REST
-def test_permuted_training_labels_leave_the_metadata_model_at_chance(datasets):
-    """The forest, labels permuted inside training data, over 6 CV draws: mean kappa ~ 0.
-    (One fold's null kappa has sd ~0.1 with ~80 test assessments, hence many draws.)"""
-    kappas = []
-    for seed in range(6):
-        rows = learn(
-            datasets,
-            "demo",
-            "demo",
-            ["metadata"],
-            f"leak-metadata-{seed}",
-            "training.permute_train_labels=true",
-            f"folds.seed={seed}",
-        )
-        kappas.extend(rows.loc[rows["combo"] == "metadata", "kappa"])
-    assert abs(np.mean(kappas)) <= 0.05, kappas
-
-
-@pytest.mark.acceptance_full  # ~6.5 min on a slow 2-core VM: beyond CI's budget there
-def test_permuted_training_labels_leave_the_fusion_at_chance(datasets):
-    """The image pipeline, permuted: pooled out-of-fold kappa over all 3 folds near 0."""
-    rows = learn(
-        datasets,
-        "demo",
-        "demo",
-        ["metadata+depth_rgb+thermal_map"],
-        "leak-fusion",
-        "training.permute_train_labels=true",
-    )
-    fusion = rows[rows["combo"] == "metadata+depth_rgb+thermal_map"]
-    pooled = assessment_probabilities(pd.concat(list(fusion["predictions"])))
-    kappa = classification_metrics(pooled["y_true"].to_numpy(), pooled[PROBA_COLUMNS].to_numpy())[
-        "kappa"
-    ]
-    assert abs(kappa) <= 0.1, fusion[["fold", "kappa"]]
-
-
-@pytest.mark.acceptance_full  # ~4.5 min on a slow 2-core VM; tests/training checks each verdict
-def test_fold0_stages_are_healthy_for_every_single_image(datasets):
-    """Pre-training and stage 1 must learn; nothing may collapse. Stage 2 may find nothing to
-    add (it is then reverted, and says so)."""
-    rows = learn(datasets, "demo", "demo", list(IMAGE_MODALITIES), "health", "search.folds=[0]")
-    assert_healthy(rows)
 
 
 def assert_healthy(rows: pd.DataFrame) -> None:
