@@ -189,9 +189,9 @@ def means(rows: pd.DataFrame) -> pd.Series:
     return rows.groupby("combo")["kappa"].mean()
 
 
-def check_search(datasets: Datasets, dataset: str, settings: str, scope: str) -> None:
-    """One search's bars: branches against their linear baselines, fusions against their best
-    member; on the demo, health, the fusion's lead over its members and the oracle's fraction."""
+def check_search(datasets: Datasets, dataset: str, settings: str, scope: str) -> pd.DataFrame:
+    """One search's bars on any dataset: branches against their linear baselines, fusions
+    against their best member. Returns its rows (``learn``) for a dataset's own bars."""
     rows = learn(
         datasets, dataset, settings, COMBOS[dataset][scope], f"{dataset}-{settings}-{scope}"
     )
@@ -210,15 +210,7 @@ def check_search(datasets: Datasets, dataset: str, settings: str, scope: str) ->
         elif len(members) > 1:
             best = max(kappa[m] for m in members if m in kappa.index)
             assert kappa[name] >= best - MARGIN, (name, kappa[name], best)
-    if dataset == "demo":
-        assert_healthy(rows)  # every fold's stages (the full scope's health check: fold 0's)
-        fusion = ALL if ALL in kappa.index else "metadata+depth_rgb+thermal_map"
-        singles = [m for m in parse_combo(fusion) if m in kappa.index]
-        assert kappa[fusion] > max(kappa[m] for m in singles) + 0.05  # more than picking one
-        oracle = rows[rows["combo"] == fusion]["oracle"].mean()
-        goal = fusion == ALL and settings == "default"
-        fraction = GOAL_FRACTION if goal else ORACLE_FRACTION
-        assert kappa[fusion] >= fraction * oracle, (kappa[fusion], oracle)
+    return rows
 
 
 def assert_healthy(rows: pd.DataFrame) -> None:
