@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from dfu.combos import Combo, has_metadata, image_modalities
 from dfu.config import ModelConfig
@@ -128,22 +129,35 @@ def input_names(combo: Combo) -> list[str]:
     return ([METADATA_INPUT] if has_metadata(combo) else []) + list(image_modalities(combo))
 
 
-def transfer_branch(source: keras.Model, target: keras.Model, modality: str) -> list[str]:
+def transfer_branch(source: keras.Model | Path, target: keras.Model, modality: str) -> list[str]:
     """Copy a pre-trained branch (backbone, hidden layer, head) into a fusion model by layer
-    name; returns the names copied."""
-    copied = []
-    for layer in source.layers:
-        if not layer.name.startswith(f"{modality}_"):
-            continue
-        if not layer.weights:
-            continue
-        target.get_layer(layer.name).set_weights(layer.get_weights())
-        copied.append(layer.name)
+    name, from the branch model or from its saved weights (``dfu.runs.branches``: Keras loads
+    them by name, without building the branch model again); returns the names copied."""
+    saved = isinstance(source, (str, Path))
+    copied = saved_layers(source) if saved else [x.name for x in source.layers if x.weights]
+    foreign = [name for name in copied if not name.startswith(f"{modality}_")]
+    if saved and foreign:  # loading by name would overwrite the fusion's own layers
+        raise RuntimeError(f"transfer of {modality}: {source} holds other layers: {foreign}")
+    copied = [name for name in copied if name not in foreign]
     if f"{modality}_backbone" not in copied:
         raise RuntimeError(
             f"transfer of {modality}: backbone weights not found in the pre-trained model"
         )
+    if saved:
+        target.load_weights(str(source), by_name=True)
+    else:
+        for name in copied:
+            target.get_layer(name).set_weights(source.get_layer(name).get_weights())
     return copied
+
+
+def saved_layers(weights_file: str | Path) -> list[str]:
+    """The layers with weights in a Keras HDF5 weights file (``save_weights(save_format="h5")``)."""
+    import h5py
+
+    with h5py.File(weights_file, "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else str(n) for n in f.attrs["layer_names"]]
+        return [n for n in names if len(f[n].attrs["weight_names"])]
 
 
 def set_branches_trainable(

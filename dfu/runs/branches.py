@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dfu.config import Config
 from dfu.store.layout import RECORD_FILE, WEIGHTS_FILE
 from dfu.store.records import atomic, write_json
 
@@ -22,11 +21,7 @@ def save_branch(folder: Path, model, summary: dict) -> None:
     write_json(folder / RECORD_FILE, summary)
 
 
-def load_branch(folder: Path, modality: str, cfg: Config):
-    """(the branch rebuilt with its weights, its pre-training record as a dict)."""
-    from dfu.models.branches import branch_model
-    from dfu.training.protocol import augmentations
-
-    model = branch_model(modality, cfg.model, cfg.data.image_size, augmentations(cfg))
-    model.load_weights(str(folder / WEIGHTS_FILE))
-    return model, json.loads((folder / RECORD_FILE).read_text())["record"]
+def saved_branch(folder: Path) -> tuple[Path, dict]:
+    """(the branch's weights file, which a fusion model loads by layer name; its pre-training
+    record as a dict)."""
+    return folder / WEIGHTS_FILE, json.loads((folder / RECORD_FILE).read_text())["record"]

@@ -31,7 +31,7 @@ from dfu.data.features import feature_columns
 from dfu.evaluation.results import trial_summary
 from dfu.models.baseline import assessment_kappa, fit_linear_baseline
 from dfu.models.metadata import MetadataTask, fit_fold_metadata
-from dfu.runs.branches import load_branch, save_branch
+from dfu.runs.branches import save_branch, saved_branch
 from dfu.runs.plan import Unit
 from dfu.store.layout import TENSORBOARD_DIR, TRIAL_FILE, RunLayout
 from dfu.store.records import atomic, predictions_frame, read_json, write_trial
@@ -142,8 +142,9 @@ def _pretrain(unit: Unit, ws: Workspace, ex: Execution) -> dict:
         ex.strategy,
         lambda: branch_model(m, cfg.model, cfg.data.image_size, augmentations(cfg)),
     )
-    val = arrays["val"]
+    val, started = arrays["val"], time.perf_counter()
     branch_kappa = assessment_kappa(val.ids, val.labels, _predict(model, source, (m,), "val"))
+    compute_seconds = record.seconds + time.perf_counter() - started  # its fit and predictions
     linear = read_json(ws.layout.trial(k, baseline_name(m)) / TRIAL_FILE)
     judge_baseline(record, branch_kappa, linear["val"]["assessment"]["kappa"] if linear else None)
     if ex.rank0:
@@ -154,7 +155,7 @@ def _pretrain(unit: Unit, ws: Workspace, ex: Execution) -> dict:
             "sizing": ws.folds[k].sizing.to_dict(),
             "ray": ex.placement,
             "seconds": round(time.time() - ex.started, 2),
-            "timing": _timing(ex, record.seconds),
+            "timing": _timing(ex, compute_seconds),
         }
         save_branch(folder, model, summary)
     return {"val_kappa": record.val_kappa, "best_epoch": record.best_epoch}
@@ -171,13 +172,13 @@ def _trial(unit: Unit, ws: Workspace, ex: Execution) -> dict:
     from dfu.training.protocol import TrainingContext, run_trial
 
     source = ArraySource(arrays, ws.folds[k].sizing, cfg.training.seed)
-    branches = {m: load_branch(ws.layout.branch(k, m), m, cfg) for m in images}
+    branches = {m: saved_branch(ws.layout.branch(k, m)) for m in images}
     fresh_keras(cfg)
     ctx = TrainingContext(source, cfg, ex.strategy, _log_dir(ws.layout.trial(k, combo), ex))
     result = run_trial(ctx, combo, pretrained={m: b[0] for m, b in branches.items()})
     started = time.perf_counter()
     probas = {s: _predict(result.model, source, combo, s) for s in ("test", "val")}
-    compute_seconds = time.perf_counter() - started + sum(s.seconds for s in result.stages)
+    compute_seconds = time.perf_counter() - started + result.compute_seconds
     records = {**result.records(), "pretrain": {m: b[1] for m, b in branches.items()}}
     scored = Scored(unit.name, arrays, probas, records, result.model, compute_seconds)
     return _write_scores(unit, ws, ex, scored)

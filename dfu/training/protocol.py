@@ -91,6 +91,12 @@ class TrialResult:
         None  # the fitted fusion weights (dfu.training.fusion_fit), None for one source
     )
 
+    @property
+    def compute_seconds(self) -> float:
+        """Time inside Keras evaluate/fit/predict: its stages and the fusion fit's predictions."""
+        predicting = (self.fusion or {}).get("predict_seconds", 0.0)
+        return sum(s.seconds for s in self.stages) + predicting
+
     def records(self) -> dict:
         return {
             "pretrain": {m: r.to_dict() for m, r in self.pretrain.items()},
@@ -100,8 +106,9 @@ class TrialResult:
 
 
 def run_trial(ctx: TrainingContext, combo: Combo, pretrained: dict | None = None) -> TrialResult:
-    """Steps 2-6 for one combination. ``pretrained`` maps modality -> pre-trained branch model
-    (reused across combinations); missing branches are pre-trained here."""
+    """Steps 2-6 for one combination. ``pretrained`` maps modality -> pre-trained branch: its
+    model or its saved weights file (reused across combinations); missing branches are
+    pre-trained here."""
     cfg = ctx.cfg
     images = image_modalities(combo)
     if not images:
@@ -183,7 +190,9 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
         return None
     source, cfg = ctx.source, ctx.cfg
     splits = FUSION_FIT_SPLITS[cfg.training.fusion_fit_rows]
+    started = time.perf_counter()
     rows = FusionRows.concat([_source_rows(model, source, combo, s) for s in splits])
+    predicting = time.perf_counter() - started
     w, b = (v.numpy() for v in (layer.w, layer.bias))
     start = FusionStart(alpha, w, b, cfg.model.fusion, cfg.training.fusion_l2)
     fit = choose_fusion(rows, layer.sources, start)
@@ -200,7 +209,7 @@ def fit_fusion_weights(model, ctx: TrainingContext, combo: Combo, alpha) -> dict
         fit.fit_loss_before,
         fit.fit_loss_after,
     )
-    return fit.to_dict(layer.sources)
+    return {**fit.to_dict(layer.sources), "predict_seconds": round(predicting, 2)}
 
 
 def _source_rows(model, source, combo: Combo, split: str) -> FusionRows:
@@ -240,13 +249,13 @@ def run_stage(model, ctx: TrainingContext, spec: StageSpec) -> StageRecord:
     columns = input_names(spec.combo)
     train = ctx.source.dataset("train", columns, shuffle=True)
     val = ctx.source.dataset("val", columns)
+    started = time.perf_counter()  # the stage's seconds: its Keras evaluate, fit, evaluate
     start = model.evaluate(val, verbose=0, return_dict=True)
     warmup = min(stage.warmup, stage.epochs - 1)
     early = _early_stopping(stage, warmup)
     motion, steps = WeightMotion(), sizing.steps["train"]
     logs = tensorboard(ctx.log_dir, spec.name)
     callbacks = [early, StepsGuard(steps, spec.name), motion, *logs, *ctx.callbacks]
-    started = time.perf_counter()
     fit = model.fit(train, validation_data=val, epochs=stage.epochs, callbacks=callbacks, verbose=0)
     final = model.evaluate(val, verbose=0, return_dict=True)  # best weights restored
     seconds = time.perf_counter() - started

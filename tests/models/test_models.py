@@ -9,7 +9,8 @@ import pytest
 
 from dfu.combos import all_subsets, image_modalities
 from dfu.config import load_config
-from dfu.models.branches import branch_model
+from dfu.keras_setup import keras
+from dfu.models.branches import N_CLASSES, branch_model
 from dfu.models.fusion import (
     SourceWeights,
     combo_model,
@@ -89,13 +90,15 @@ def test_a_source_with_weight_zero_leaves_the_fusion_to_the_others(mode):
     np.testing.assert_allclose(out, meta, atol=1e-5)
 
 
-def test_transfer_copies_the_whole_branch_by_name_head_included():
+@pytest.mark.parametrize("saved", [False, True], ids=["model", "weights-file"])
+def test_transfer_copies_the_whole_branch_by_name_head_included(saved, tmp_path):
     source = branch_model("thermal_map", CFG, SIZE)
     for w in source.weights:  # make every pre-trained weight recognisable
         w.assign(np.full(w.shape, 0.5, dtype=w.dtype.as_numpy_dtype))
+    source.save_weights(str(tmp_path / "branch.h5"), save_format="h5")
     target = combo_model(("metadata", "thermal_map"), CFG, SIZE)
     fusion_before = [w.copy() for w in target.get_layer("fusion").get_weights()]
-    copied = transfer_branch(source, target, "thermal_map")
+    copied = transfer_branch(tmp_path / "branch.h5" if saved else source, target, "thermal_map")
     assert set(copied) == {"thermal_map_backbone", "thermal_map_hidden", "thermal_map_head"}
     for name in copied:
         for got, want in zip(
@@ -104,6 +107,20 @@ def test_transfer_copies_the_whole_branch_by_name_head_included():
             np.testing.assert_array_equal(got, want)
     for got, before in zip(target.get_layer("fusion").get_weights(), fusion_before, strict=True):
         np.testing.assert_array_equal(got, before)  # the fusion layer is the combination's own
+
+
+def test_transfer_refuses_a_weights_file_of_another_branch_or_without_a_backbone(tmp_path):
+    """Loading by name must not overwrite the fusion's other layers, nor pass silently when
+    the backbone is missing (the fusion would train from scratch)."""
+    target = combo_model(("metadata", "depth_rgb", "thermal_map"), CFG, SIZE)
+    branch_model("depth_rgb", CFG, SIZE).save_weights(str(tmp_path / "depth.h5"), save_format="h5")
+    with pytest.raises(RuntimeError, match="holds other layers: .'depth_rgb_backbone'"):
+        transfer_branch(tmp_path / "depth.h5", target, "thermal_map")
+    inputs = keras.Input((N_CLASSES,))
+    head_only = keras.Model(inputs, keras.layers.Dense(N_CLASSES, name="thermal_map_head")(inputs))
+    head_only.save_weights(str(tmp_path / "head.h5"), save_format="h5")
+    with pytest.raises(RuntimeError, match="backbone weights not found"):
+        transfer_branch(tmp_path / "head.h5", target, "thermal_map")
 
 
 def test_freezing_the_branches_leaves_heads_and_fusion_trainable():
