@@ -250,7 +250,7 @@ def _log_dir(folder: Path, ex: Execution) -> Path | None:
 
 def fresh_keras(cfg: Config) -> None:
     """No state from an earlier unit of this process (a reused Ray actor): fresh graph, seeds."""
-    from dfu.keras_setup import keras
+    from dfu.keras_setup import clear_keras_state, keras
 
-    keras.backend.clear_session()
+    clear_keras_state()
     keras.utils.set_random_seed(cfg.training.seed)
