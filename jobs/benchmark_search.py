@@ -14,10 +14,12 @@ its page tables under its memory lock: ~28 ms per TensorFlow process, 0.11 s of 
 of the Ray tree, which at 1 Hz took ~6% of a 2-core machine from the Ray side; the harness's own
 CPU time is reported per side). Writes both walls, their ratio, the per-unit orchestration
 overhead (unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn
-fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS. Numbers
-only; no pass/fail. A VM's speed drifts (here by up to ~30% within an hour, the neighbours'
-load), so ``--rounds N`` runs N pairs, local first then Ray first in turn, and reports the
-medians of their ratios; each round's walls are kept, the last round in full.
+fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS, with where
+it sat at that moment by role (the processes running units, the driver, the dashboard, Ray's
+daemons; ``jobs.tree_sampler``). Numbers only; no pass/fail. A VM's speed drifts (here by up
+to ~30% within an hour, the neighbours' load), so ``--rounds N`` runs N pairs, local first then
+Ray first in turn, and reports the medians of their ratios; each round's walls are kept, the
+last round in full.
 """
 
 from __future__ import annotations
@@ -36,87 +38,10 @@ from dfu.config import load_config
 from dfu.data.cache import build_cache
 from dfu.store.layout import RECORD_FILE, TRIAL_FILE, RunLayout
 from dfu.store.records import read_json
+from jobs.tree_sampler import TreeSampler
 
 GIB = 2**30
-TICKS = os.sysconf("SC_CLK_TCK")
 MEMORY_EVERY = 5  # seconds between memory samples (memory grows over minutes, not seconds)
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and all its descendants, from /proc (psutil is not a dependency)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we looked
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo += children.get(pid, [])
-    return tree
-
-
-def memory_bytes(pid: int) -> tuple[int, int]:
-    """(PSS, RSS) of one process; PSS shares common pages fairly, so it sums honestly."""
-    try:
-        fields = dict(
-            line.split(":", 1)
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
-        )
-    except (OSError, ValueError):
-        return 0, 0
-    kib = {k: int(v.split()[0]) for k, v in fields.items() if k in ("Pss", "Rss")}
-    return kib.get("Pss", 0) * 1024, kib.get("Rss", 0) * 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-class TreeSampler:
-    """Peak summed memory, process count and CPU time of a process tree, sampled as it runs.
-
-    CPU time is the last value seen per process (a process that exits between two samples
-    loses at most its last second)."""
-
-    def __init__(self, root: int):
-        self.root, self.peak_pss, self.peak_rss, self.peak_processes = root, 0, 0, 0
-        self.cpu: dict[int, float] = {}
-        self.timeline: list[tuple[float, float]] = []  # (wall clock, tree CPU seconds so far)
-
-    def sample(self, memory: bool = True) -> None:
-        pids = process_tree(self.root)
-        if memory:
-            sizes = [memory_bytes(p) for p in pids]
-            self.peak_pss = max(self.peak_pss, sum(s[0] for s in sizes))
-            self.peak_rss = max(self.peak_rss, sum(s[1] for s in sizes))
-        self.peak_processes = max(self.peak_processes, len(pids))
-        for pid in pids:
-            self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
-        self.timeline.append((time.time(), self.cpu_total))
-
-    def utilisation(self, start: float, end: float) -> float | None:
-        """Tree CPU seconds per wall second per core between two wall-clock times."""
-        inside = [(t, c) for t, c in self.timeline if start <= t <= end]
-        if len(inside) < 2:
-            return None
-        (t0, c0), (t1, c1) = inside[0], inside[-1]
-        return round((c1 - c0) / ((t1 - t0) * os.cpu_count()), 3)
-
-    @property
-    def cpu_total(self) -> float:
-        return sum(self.cpu.values())
 
 
 def cv_search(
@@ -173,6 +98,7 @@ def run_side(data: str, storage: str, executor: str, overrides: list[str], log: 
         "peak_pss_gib": round(sampler.peak_pss / GIB, 2),
         "peak_rss_sum_gib": round(sampler.peak_rss / GIB, 2),
         "peak_processes": sampler.peak_processes,
+        "peak_by_role": sampler.peak_roles,  # where the peak sat: units vs Ray's own processes
         "harness_cpu_seconds": round(harness_cpu, 1),  # this sampler's own cost, not the side's
         "units": unit_timings(layout),
         "search": read_json(layout.search_record),

@@ -1,80 +1,15 @@
-"""The search benchmark's process-tree sampler (memory, CPU) and its per-unit timings."""
+"""The search benchmark: its per-unit timings and its rounds (its sampler: test_tree_sampler)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 import jobs.benchmark_search as bench
 from dfu.store.layout import RunLayout
-from jobs.benchmark_search import TreeSampler, cpu_seconds, memory_bytes, process_tree, unit_timings
-
-
-def test_process_tree_finds_grandchildren_and_sums_their_memory():
-    # A child that starts a grandchild holding ~200 MiB: both must be in the tree and the sum.
-    code = (
-        "import subprocess, sys; subprocess.run([sys.executable, '-c', "
-        "'import time; b = b\"x\" * (200 * 2**20); time.sleep(30)'])"
-    )
-    child = subprocess.Popen([sys.executable, "-c", code])
-    try:
-        sampler = TreeSampler(child.pid)
-        for _ in range(100):  # until the grandchild has its memory (at most ~10 s)
-            sampler.sample()
-            tree = process_tree(child.pid)
-            if len(tree) == 2 and sampler.peak_pss > 200 * 2**20:
-                break
-            subprocess.run(["sleep", "0.1"])
-        assert child.pid in tree and len(tree) == 2
-        assert 200 * 2**20 < sampler.peak_pss <= sampler.peak_rss
-        assert sampler.peak_processes == 2
-    finally:
-        for pid in process_tree(child.pid)[::-1]:
-            os.kill(pid, 9)
-        child.wait()
-
-
-def test_memory_of_a_process_that_is_gone_is_zero():
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    assert memory_bytes(int(done.stdout)) == (0, 0)
-    pss, rss = memory_bytes(os.getpid())
-    assert 0 < pss <= rss
-
-
-def test_cpu_seconds_of_a_busy_process_grow():
-    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        sampler = TreeSampler(child.pid)
-        sampler.sample()
-        subprocess.run(["sleep", "1.5"])
-        sampler.sample()
-        assert 0.5 < sampler.cpu_total < 3.0 and cpu_seconds(child.pid) > 0.5
-    finally:
-        child.kill()
-        child.wait()
-
-
-def test_a_cpu_only_sample_leaves_the_memory_peak_alone():
-    """Memory is read every few samples (a PSS read stalls the process it reads); CPU always."""
-    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        sampler = TreeSampler(child.pid)
-        sampler.sample(memory=False)
-        assert sampler.peak_pss == sampler.peak_rss == 0 and sampler.peak_processes == 1
-        subprocess.run(["sleep", "0.5"])
-        sampler.sample(memory=False)
-        assert sampler.cpu_total > 0.2 and len(sampler.timeline) == 2
-        sampler.sample()
-        assert 0 < sampler.peak_pss <= sampler.peak_rss
-    finally:
-        child.kill()
-        child.wait()
+from jobs.benchmark_search import unit_timings
 
 
 def test_unit_timings_per_kind_and_once_warm(tmp_path):
@@ -105,14 +40,6 @@ def test_unit_timings_per_kind_and_once_warm(tmp_path):
     }
     assert found["image trial"]["median_overhead_warm"] == 3.0  # after pid 7's first branch
     assert found["metadata trial"]["count"] == found["linear"]["count"] == 1
-
-
-def test_utilisation_over_a_window_of_the_timeline():
-    sampler = TreeSampler(os.getpid())
-    sampler.timeline = [(0.0, 0.0), (10.0, 2.0), (20.0, 12.0), (30.0, 13.0)]
-    cores = os.cpu_count()
-    assert sampler.utilisation(10.0, 20.0) == round(10.0 / (10.0 * cores), 3)
-    assert sampler.utilisation(25.0, 26.0) is None  # fewer than two samples inside
 
 
 def _side(wall: float, pss: float) -> dict:
