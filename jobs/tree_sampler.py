@@ -18,8 +18,9 @@ MIB = 2**20
 TICKS = os.sysconf("SC_CLK_TCK")
 # smaps_rollup's fields, as the names a breakdown reports
 _FIELDS = {"Pss": "pss", "Rss": "rss", "Pss_Anon": "anon", "Pss_File": "file", "Pss_Shmem": "shm"}
-# A process's role from its command line, first match; the tree's root is the driver. Tune's
-# function trainable runs units in "ray::ImplicitFunc" actors, a worker group's in Train workers.
+# A process's role from its program (``program``), first match; the tree's root is the driver.
+# Tune's function trainable runs units in "ray::ImplicitFunc" actors, a worker group's in Train
+# workers; Ray titles every worker "ray::<what it runs>".
 ROLES = (
     ("ray::ImplicitFunc", "units"),
     ("ray::RayTrainWorker", "units"),
@@ -82,10 +83,30 @@ def role(pid: int, root: int) -> str:
     if pid == root:
         return "driver"
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return "other"
-    return next((name for part, name in ROLES if part in command), "other")
+    return role_of(words)
+
+
+def role_of(words: list[str]) -> str:
+    """A process's role from its command line's words."""
+    where = program(words)
+    return next((name for part, name in ROLES if part in where), "other")
+
+
+def program(words: list[str]) -> str:
+    """What a process runs: its executable or title, or for Python its script or ``-c`` code.
+    Not its flags: the raylet's flags name the worker script it starts."""
+    first, rest = words[0], words[1:]
+    if not Path(first).name.startswith("python"):
+        return first
+    for k, word in enumerate(rest):
+        if word == "-c":
+            return rest[k + 1] if k + 1 < len(rest) else ""
+        if not word.startswith("-"):
+            return word
+    return first
 
 
 def by_role(sizes: dict[int, dict[str, int]], roles: dict[int, str]) -> dict[str, dict]:

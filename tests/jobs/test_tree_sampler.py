@@ -6,7 +6,14 @@ import os
 import subprocess
 import sys
 
-from jobs.tree_sampler import TreeSampler, by_role, cpu_seconds, memory_of, process_tree
+from jobs.tree_sampler import (
+    TreeSampler,
+    by_role,
+    cpu_seconds,
+    memory_of,
+    process_tree,
+    role_of,
+)
 
 MIB = 2**20
 
@@ -17,7 +24,8 @@ def test_the_peak_sums_grandchildren_and_says_where_their_memory_sits():
     hold = "import time; b = bytearray(200 * 2**20); time.sleep(30)"
     code = (
         "import subprocess, sys; "
-        f"subprocess.run([sys.executable, '-c', {hold!r}, 'ray::ImplicitFunc.train'])"
+        # titled as Ray titles a trial process (its argv[0])
+        f"subprocess.run(['ray::ImplicitFunc.train', '-c', {hold!r}], executable=sys.executable)"
     )
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -52,6 +60,37 @@ def test_memory_splits_into_heap_files_and_shared_memory_and_is_zero_once_gone()
     assert 0 < mine["pss"] <= mine["rss"]
     assert mine["anon"] > 0 and mine["file"] > 0
     assert abs(mine["anon"] + mine["file"] + mine["shm"] - mine["pss"]) <= 64 * 1024
+
+
+SITE = "/venv/lib/python3.11/site-packages/ray"
+COMMAND_LINES = {  # as a local Ray 2.60 with its dashboard shows them in /proc/<pid>/cmdline
+    "units": [["ray::ImplicitFunc.train", ""], ["ray::RayTrainWorker.run", ""]],
+    "Ray daemons": [
+        [
+            f"{SITE}/core/src/ray/raylet/raylet",
+            "--raylet_socket_name=/tmp/ray/s/raylet",
+            f"--python_worker_command=/venv/bin/python {SITE}/_private/workers/default_worker.py",
+        ],
+        [f"{SITE}/core/src/ray/gcs/gcs_server", "--log_dir=/tmp/ray/s/logs"],
+        ["/venv/bin/python", "-u", f"{SITE}/autoscaler/_private/monitor.py", "--logs-dir=x"],
+        ["/venv/bin/python", "-u", f"{SITE}/_private/log_monitor.py", "--session-dir=x"],
+        ["ray::DashboardAgent", ""],
+        ["ray::RuntimeEnvAgent", ""],
+    ],
+    "dashboard": [
+        ["/venv/bin/python", f"{SITE}/dashboard/dashboard.py", "--host=127.0.0.1"],
+        ['ray-dashboard-JobHead-0 (/venv/bin/python -B -c "from multiprocessing.forkserver")'],
+        ["/venv/bin/python", "-B", "-c", "from multiprocessing.forkserver import main; main()"],
+    ],
+    "other Ray workers": [["ray::IDLE", ""], ["ray::TrainController", ""]],
+}
+
+
+def test_each_process_of_a_ray_tree_gets_its_role_from_its_program_not_its_flags():
+    for role, lines in COMMAND_LINES.items():
+        for words in lines:
+            assert role_of(words) == role, words
+    assert role_of(["/usr/bin/sleep", "30"]) == "other"
 
 
 def test_roles_add_up_per_role_in_mib_largest_first():
