@@ -14,12 +14,12 @@ its page tables under its memory lock: ~28 ms per TensorFlow process, 0.11 s of 
 of the Ray tree, which at 1 Hz took ~6% of a 2-core machine from the Ray side; the harness's own
 CPU time is reported per side). Writes both walls, their ratio, the per-unit orchestration
 overhead (unit wall minus time computing: inside Keras fit/evaluate/predict or a scikit-learn
-fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and peak PSS, with where
-it sat at that moment by role (the processes running units, the driver, the dashboard, Ray's
-daemons; ``jobs.tree_sampler``). Numbers only; no pass/fail. A VM's speed drifts (here by up
-to ~30% within an hour, the neighbours' load), so ``--rounds N`` runs N pairs, local first then
-Ray first in turn, and reports the medians of their ratios; each round's walls are kept, the
-last round in full.
+fit, per kind of unit), CPU utilisation (process CPU / (wall x cores)) and CPU seconds by role
+(the processes running units, the driver, the dashboard, Ray's daemons; ``jobs.tree_sampler``),
+and peak PSS, with where it sat at that moment by role. Numbers only; no pass/fail. A VM's
+speed drifts (here by up to ~30% within an hour, the neighbours' load), so ``--rounds N`` runs N
+pairs, local first then Ray first in turn, and reports the medians of their ratios; each
+round's walls are kept, the last round in full.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def run_side(data: str, storage: str, executor: str, overrides: list[str], log: 
     return {
         "wall_seconds": round(wall, 1),
         "cpu_utilisation": round(sampler.cpu_total / (wall * os.cpu_count()), 3),
+        "cpu_seconds_by_role": sampler.cpu_by_role(),
         # while units run: from the first unit's start to the last one's end (no set-up, report)
         "cpu_utilisation_during_units": sampler.utilisation(*units_window(layout)),
         "peak_pss_gib": round(sampler.peak_pss / GIB, 2),

@@ -124,8 +124,8 @@ def by_role(sizes: dict[int, dict[str, int]], roles: dict[int, str]) -> dict[str
 
 
 class TreeSampler:
-    """Peak summed memory (and where it sat then, by role), process count and CPU time of a
-    process tree, sampled as it runs.
+    """Peak summed memory (and where it sat then, by role), process count and CPU time (in
+    all, and by role) of a process tree, sampled as it runs.
 
     CPU time is the last value seen per process (a process that exits between two samples
     loses at most its last second)."""
@@ -134,24 +134,25 @@ class TreeSampler:
         self.root, self.peak_pss, self.peak_rss, self.peak_processes = root, 0, 0, 0
         self.peak_roles: dict[str, dict] = {}
         self.cpu: dict[int, float] = {}
+        self.roles: dict[int, str] = {}  # the last role seen (a Ray worker retitles itself)
         self.timeline: list[tuple[float, float]] = []  # (wall clock, tree CPU seconds so far)
 
     def sample(self, memory: bool = True) -> None:
         pids = process_tree(self.root)
+        for pid in pids:
+            self.roles[pid] = role(pid, self.root)
+            self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
         if memory:
             self._memory(pids)
         self.peak_processes = max(self.peak_processes, len(pids))
-        for pid in pids:
-            self.cpu[pid] = max(self.cpu.get(pid, 0.0), cpu_seconds(pid))
         self.timeline.append((time.time(), self.cpu_total))
 
     def _memory(self, pids: list[int]) -> None:
         sizes = {pid: memory_of(pid) for pid in pids}
         self.peak_rss = max(self.peak_rss, sum(s["rss"] for s in sizes.values()))
         pss = sum(s["pss"] for s in sizes.values())
-        if pss > self.peak_pss:  # roles read now: a Ray worker retitles itself per task
-            roles = {pid: role(pid, self.root) for pid in pids}
-            self.peak_pss, self.peak_roles = pss, by_role(sizes, roles)
+        if pss > self.peak_pss:
+            self.peak_pss, self.peak_roles = pss, by_role(sizes, self.roles)
 
     def utilisation(self, start: float, end: float) -> float | None:
         """Tree CPU seconds per wall second per core between two wall-clock times."""
@@ -164,3 +165,10 @@ class TreeSampler:
     @property
     def cpu_total(self) -> float:
         return sum(self.cpu.values())
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds per role, most first: what Ray's own processes take from the units."""
+        out: dict[str, float] = {}
+        for pid, seconds in self.cpu.items():
+            out[self.roles[pid]] = out.get(self.roles[pid], 0.0) + seconds
+        return {r: round(c, 1) for r, c in sorted(out.items(), key=lambda item: -item[1])}

@@ -110,16 +110,29 @@ def test_roles_add_up_per_role_in_mib_largest_first():
     }
 
 
-def test_cpu_seconds_of_a_busy_process_grow():
-    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+def test_cpu_seconds_of_a_busy_process_grow_and_count_for_its_role():
+    """A sleeping driver whose grandchild, titled as a Tune trial, spins: its CPU is the units'."""
+    code = (
+        "import subprocess, sys; "
+        "subprocess.run(['ray::ImplicitFunc.train', '-c', 'while True: pass'], "
+        "executable=sys.executable)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code])
     try:
         sampler = TreeSampler(child.pid)
+        while len(process_tree(child.pid)) < 2:
+            subprocess.run(["sleep", "0.05"])
         sampler.sample()
         subprocess.run(["sleep", "1.5"])
         sampler.sample()
-        assert 0.5 < sampler.cpu_total < 3.0 and cpu_seconds(child.pid) > 0.5
+        spinner = process_tree(child.pid)[-1]
+        assert 0.5 < sampler.cpu_total < 3.5 and cpu_seconds(spinner) > 0.5
+        cpu = sampler.cpu_by_role()
+        assert list(cpu) == ["units", "driver"]
+        assert cpu["units"] > 0.5 > cpu["driver"]
     finally:
-        child.kill()
+        for pid in process_tree(child.pid)[::-1]:
+            os.kill(pid, 9)
         child.wait()
 
 
