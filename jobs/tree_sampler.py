@@ -18,6 +18,7 @@ MIB = 2**20
 TICKS = os.sysconf("SC_CLK_TCK")
 # smaps_rollup's fields, as the names a breakdown reports
 _FIELDS = {"Pss": "pss", "Rss": "rss", "Pss_Anon": "anon", "Pss_File": "file", "Pss_Shmem": "shm"}
+_KINDS = ("pss", "anon", "file", "shm")  # what a breakdown by role sums (anon + file + shm = pss)
 # A process's role from its program (``program``), first match; the tree's root is the driver.
 # Tune's function trainable runs units in "ray::ImplicitFunc" actors, a worker group's in Train
 # workers; Ray titles every worker "ray::<what it runs>".
@@ -111,15 +112,16 @@ def program(words: list[str]) -> str:
 
 def by_role(sizes: dict[int, dict[str, int]], roles: dict[int, str]) -> dict[str, dict]:
     """Per role: its process count and summed PSS, anonymous, file and shared MiB."""
-    out: dict[str, dict] = {}
+    totals: dict[str, dict] = {}
     for pid, size in sizes.items():
-        row = out.setdefault(roles[pid], {"processes": 0, "pss": 0, "anon": 0, "file": 0, "shm": 0})
+        row = totals.setdefault(roles[pid], {"processes": 0, **dict.fromkeys(_KINDS, 0)})
         row["processes"] += 1
-        for name in ("pss", "anon", "file", "shm"):
-            row[name] += size[name]
-    for row in out.values():
-        for name in ("pss", "anon", "file", "shm"):
-            row[f"{name}_mib"] = round(row.pop(name) / MIB)
+        for kind in _KINDS:
+            row[kind] += size[kind]
+    out = {
+        r: {"processes": row["processes"], **{f"{k}_mib": round(row[k] / MIB) for k in _KINDS}}
+        for r, row in totals.items()
+    }
     return dict(sorted(out.items(), key=lambda item: -item[1]["pss_mib"]))
 
 
